@@ -1,0 +1,25 @@
+"""Composition root: the only place where concrete backends, stores and sources are built.
+
+Both the one-shot CLI commands and the daemon get their objects here, so they always agree on
+paths and wiring; tests build the same objects from a config that points into a tmp dir.
+"""
+
+from __future__ import annotations
+
+from agent.backends.seccomp import SeccompBackend
+from agent.config import Config
+from agent.model.manifests import DesiredState, load_directory
+from agent.reconcile.ledger import LedgerStore
+from agent.reconcile.reconciler import Reconciler
+
+
+def build_reconciler(config: Config) -> Reconciler:
+    return Reconciler(
+        backend=SeccompBackend(config.seccomp.root, config.seccomp.subdir),
+        ledger=LedgerStore(config.agent.state_dir),
+        max_depth=config.seccomp.max_base_depth,
+    )
+
+
+def load_desired(config: Config) -> DesiredState:
+    return load_directory(config.agent.profiles_dir)

@@ -1,0 +1,130 @@
+"""Commands that work on this host directly, without the daemon: apply, plan, resolve, validate."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from agent import app
+from agent.api.schema import SCHEMA_VERSION, error_json, link_json, report_json
+from agent.cli.main import EXIT_OK, EXIT_PROFILE_ERROR
+from agent.cli.output import emit_json, print_report, table
+from agent.config import Config, load
+from agent.errors import AgentError, ResolveError
+from agent.model.manifests import load_paths
+from agent.model.profile import Kind, ProfileKey
+from agent.seccomp.build import Built, build_all
+from agent.seccomp.merge import union
+from agent.seccomp.render import render, spec_json
+from agent.seccomp.validate import check_merged, name_warnings
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return load(Path(args.config) if args.config else None)
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    config = _config(args)
+    report = app.build_reconciler(config).reconcile(app.load_desired(config))
+    if args.json:
+        emit_json(report_json(report))
+    else:
+        print_report(report)
+    return EXIT_OK if report.ok else EXIT_PROFILE_ERROR
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    config = _config(args)
+    reconciler = app.build_reconciler(config)
+    report = reconciler.preview(reconciler.evaluate(app.load_desired(config), read_only=True))
+    if args.json:
+        emit_json(report_json(report))
+    else:
+        print_report(report)
+    return EXIT_OK if report.ok else EXIT_PROFILE_ERROR
+
+
+def cmd_resolve(args: argparse.Namespace) -> int:
+    config = _config(args)
+    key = ProfileKey(Kind.SECCOMP, args.name)
+    desired = app.load_desired(config)
+    errors = desired.key_errors.get(key)
+    if errors:
+        raise errors[0]
+    evaluation = app.build_reconciler(config).evaluate(desired, read_only=True)
+    built = evaluation.built.get(key)
+    if built is None:
+        raise ResolveError(
+            f"no SeccompProfile named {args.name!r} in {config.agent.profiles_dir}",
+            code="profile-not-found",
+        )
+    if isinstance(built, AgentError):
+        raise built
+    merged = spec_json(built.resolution.merged.spec)
+    if args.json:
+        emit_json({
+            "schema_version": SCHEMA_VERSION,
+            "name": args.name,
+            "digest": built.digest,
+            "chain": [link_json(link) for link in built.resolution.chain],
+            "merged": merged,
+            "notes": list(built.notes),
+            "warnings": list(built.warnings),
+        })
+        return EXIT_OK
+    rows = [["#", "REFERENCE", "DIGEST", "SOURCE"]]
+    for i, link in enumerate(built.resolution.chain):
+        rows.append([str(i), link.reference, link.digest, link.source])
+    table(rows)
+    print(f"\nmerged profile ({built.digest}):")
+    print(render(built.resolution.merged.spec).decode(), end="")
+    for note in built.notes:
+        print(f"note: {note}")
+    for warning in built.warnings:
+        print(f"warning: {warning}")
+    return EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    config = _config(args)
+    desired = load_paths([Path(p) for p in args.paths])
+    seccomp = {k: p for k, p in desired.profiles.items() if k.kind is Kind.SECCOMP}
+    invalid = {k.name: e[0].message for k, e in desired.key_errors.items()}
+    built = build_all(seccomp, invalid=invalid, max_depth=config.seccomp.max_base_depth)
+
+    errors: list[dict[str, Any]] = [error_json(e) for e in desired.errors]
+    lines = [f"error: {e}" for e in desired.errors]
+    checked: list[dict[str, Any]] = []
+    for key, result in sorted(built.items()):
+        profile = seccomp[key]
+        warnings: list[str] = []
+        if isinstance(result, Built):
+            warnings.extend(result.warnings)
+        elif isinstance(result, ResolveError) and result.code in ("base-not-found",
+                                                                  "oci-unsupported"):
+            # The base is outside what was given: check the profile on its own.
+            warnings.append(f"{result.message}; the chain was not checked")
+            try:
+                check_merged(union(profile.spec, None).spec)
+                warnings.extend(name_warnings(profile.spec, profile.spec.architectures))
+            except AgentError as exc:
+                errors.append({**error_json(exc), "profile": str(key)})
+                lines.append(f"error: {profile.origin} {key}: {exc}")
+        else:
+            errors.append({**error_json(result), "profile": str(key)})
+            lines.append(f"error: {profile.origin} {key}: {result}")
+        lines.extend(f"warning: {profile.origin} {key}: {w}" for w in warnings)
+        checked.append({"kind": key.kind.value, "name": key.name,
+                        "source": str(profile.origin), "warnings": warnings})
+
+    ok = not errors
+    if args.json:
+        emit_json({"schema_version": SCHEMA_VERSION, "ok": ok, "files": len(desired.files),
+                   "profiles": checked, "errors": errors})
+    else:
+        for line in lines:
+            print(line)
+        print(f"{len(desired.files)} file(s), {len(checked)} valid profile(s) checked, "
+              f"{len(errors)} error(s)")
+    return EXIT_OK if ok else EXIT_PROFILE_ERROR

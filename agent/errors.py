@@ -1,0 +1,145 @@
+"""The one error tree of secprof.
+
+Every failure the agent can explain is an :class:`AgentError` with a stable kebab-case ``code``
+(used in logs, metrics labels, the status API and ``--json`` output), a one-line ``message`` and
+an optional ``hint`` that tells the operator what to do next::
+
+    AgentError
+    ├── UsageError            bad command line (exit 2)
+    ├── ConfigError           config.toml unreadable or invalid (exit 78)
+    ├── ManifestError         one document of the desired state is invalid (file, index, field path)
+    ├── ResolveError          a seccomp base chain cannot be resolved (missing base, cycle, depth)
+    ├── ValidationError       a merged profile is rejected (libseccomp, runtime constraints)
+    ├── RegistryError         an OCI registry could not serve what was asked
+    ├── VerificationError     an OCI artifact's signature does not verify under its trust policy
+    ├── BackendError          a host mutation failed (argv, exit code, stderr tail)
+    └── DaemonUnavailable     the CLI cannot reach the daemon's socket (exit 69)
+
+Only the CLI entry point and the daemon entry point turn these into exit codes
+(:mod:`agent.cli.main`); everything else raises or records them.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+
+
+class AgentError(Exception):
+    """Base class: an error the agent understands and can explain to an operator."""
+
+    default_code = "agent-error"
+
+    def __init__(self, message: str, *, code: str | None = None, hint: str = "") -> None:
+        super().__init__(message)
+        self.code = code or self.default_code
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+    def to_dict(self) -> dict[str, str]:
+        """The error as the JSON object the API and ``--json`` output use."""
+        out = {"code": self.code, "message": str(self)}
+        if self.hint:
+            out["hint"] = self.hint
+        return out
+
+
+class UsageError(AgentError):
+    default_code = "usage"
+
+
+class ConfigError(AgentError):
+    default_code = "config-invalid"
+
+
+class ManifestError(AgentError):
+    """A problem with one document of the desired state.
+
+    ``file`` is the path as shown to the operator, ``index`` the 0-based document index inside a
+    multi-document file (``None`` for file-level problems), ``field`` a path such as
+    ``spec.syscalls[3].action``.
+    """
+
+    default_code = "manifest-invalid"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str,
+        index: int | None = None,
+        field: str = "",
+        code: str | None = None,
+        hint: str = "",
+    ) -> None:
+        super().__init__(message, code=code, hint=hint)
+        self.file = file
+        self.index = index
+        self.field = field
+
+    @property
+    def location(self) -> str:
+        where = self.file if self.index is None else f"{self.file}[{self.index}]"
+        return f"{where} {self.field}" if self.field else where
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}"
+
+    def to_dict(self) -> dict[str, str]:
+        out = super().to_dict()
+        out["file"] = self.file
+        if self.index is not None:
+            out["index"] = str(self.index)
+        if self.field:
+            out["field"] = self.field
+        return out
+
+
+class ResolveError(AgentError):
+    default_code = "resolve-failed"
+
+
+class ValidationError(AgentError):
+    default_code = "profile-invalid"
+
+
+class RegistryError(AgentError):
+    default_code = "registry-error"
+
+
+class VerificationError(AgentError):
+    default_code = "signature-invalid"
+
+
+class BackendError(AgentError):
+    """A host mutation failed; carries what ran and what it said."""
+
+    default_code = "backend-failed"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        argv: Sequence[str] = (),
+        exit_code: int | None = None,
+        stderr_tail: str = "",
+        code: str | None = None,
+        hint: str = "",
+    ) -> None:
+        super().__init__(message, code=code, hint=hint)
+        self.argv = tuple(argv)
+        self.exit_code = exit_code
+        self.stderr_tail = stderr_tail
+
+
+class DaemonUnavailable(AgentError):
+    default_code = "daemon-unavailable"
+
+
+def did_you_mean(word: str, choices: Sequence[str]) -> str:
+    """A ``" (did you mean X?)"`` suffix for the closest of ``choices``, or ``""``."""
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""

@@ -1,0 +1,63 @@
+"""Identity of a profile: its kind and name, and where its document came from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    """Profile kinds, spelled exactly as SPO's ``kind`` field."""
+
+    SECCOMP = "SeccompProfile"
+    APPARMOR = "AppArmorProfile"
+    SELINUX = "SelinuxProfile"
+    RAW_SELINUX = "RawSelinuxProfile"
+
+    @classmethod
+    def parse(cls, text: str) -> Kind:
+        """A kind from its SPO spelling or a short alias (``seccomp``), case-insensitive."""
+        lowered = text.lower()
+        for kind in cls:
+            if lowered in (kind.value.lower(), kind.short):
+                return kind
+        raise ValueError(text)
+
+    @property
+    def short(self) -> str:
+        return _SHORT[self]
+
+
+_SHORT = {
+    Kind.SECCOMP: "seccomp",
+    Kind.APPARMOR: "apparmor",
+    Kind.SELINUX: "selinux",
+    Kind.RAW_SELINUX: "rawselinux",
+}
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ProfileKey:
+    """``(kind, name)``: two documents with the same key are in conflict."""
+
+    kind: Kind
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.kind.value}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Origin:
+    """Where a document came from.
+
+    ``file`` is relative to the desired-state directory (the ledger records it, so that a file
+    that becomes unreadable holds what it installed), ``display`` is how messages show it.
+    """
+
+    file: str
+    display: str
+    index: int
+
+    def __str__(self) -> str:
+        return f"{self.display}[{self.index}]"

@@ -1,0 +1,66 @@
+"""Turn the seccomp profiles of a desired state into installable bytes: resolve → merge → render
+→ validate, each profile independently (one failing profile never stops the others)."""
+
+from __future__ import annotations
+
+from collections.abc import Container, Mapping
+from dataclasses import dataclass
+
+from agent.errors import AgentError
+from agent.model.profile import ProfileKey
+from agent.model.seccomp import SeccompProfile
+from agent.seccomp.render import digest, render
+from agent.seccomp.resolve import BaseSource, Resolution, Resolver
+from agent.seccomp.validate import check_merged, name_warnings
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Built:
+    profile: SeccompProfile
+    resolution: Resolution
+    content: bytes
+    digest: str
+    warnings: tuple[str, ...]
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return self.resolution.notes()
+
+
+def build_all(
+    profiles: Mapping[ProfileKey, SeccompProfile],
+    *,
+    invalid: Mapping[str, str],
+    max_depth: int,
+    oci: BaseSource | None = None,
+    validated: Container[str] = (),
+) -> dict[ProfileKey, Built | AgentError]:
+    """Build every profile. ``invalid`` maps names of SeccompProfiles whose documents are in
+    error to that error (a base in error fails its children clearly instead of "not found");
+    ``validated`` holds digests known good (installed before), whose libseccomp compile is
+    skipped."""
+    by_name = {key.name: profile for key, profile in profiles.items()}
+    resolver = Resolver(by_name, invalid=invalid, oci=oci, max_depth=max_depth)
+    out: dict[ProfileKey, Built | AgentError] = {}
+    for key, profile in profiles.items():
+        try:
+            out[key] = build_one(profile, resolver, validated)
+        except AgentError as exc:
+            out[key] = exc
+    return out
+
+
+def build_one(profile: SeccompProfile, resolver: Resolver, validated: Container[str]) -> Built:
+    resolution = resolver.resolve(profile.name)
+    spec = resolution.merged.spec
+    content = render(spec)
+    content_digest = digest(content)
+    if content_digest not in validated:
+        check_merged(spec)
+    return Built(
+        profile=profile,
+        resolution=resolution,
+        content=content,
+        digest=content_digest,
+        warnings=name_warnings(profile.spec, spec.architectures),
+    )

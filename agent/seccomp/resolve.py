@@ -1,0 +1,177 @@
+"""Resolve seccomp base chains: locate each base, detect cycles, cap depth, merge.
+
+``child → base1 → base2 …``: local bases come from the desired state, ``oci://`` bases from a
+:class:`BaseSource` (the OCI seam). Each node is resolved once per :class:`Resolver` and its
+result (or error) memoised, so a base shared by a thousand profiles is read and merged once.
+Errors name the whole chain, from the profile asked about to the link that failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from agent.errors import AgentError, ResolveError
+from agent.model.seccomp import OCI_PREFIX, SeccompProfile, SeccompSpec
+from agent.seccomp.merge import Merged, top_level_differences, union
+from agent.seccomp.render import digest, render
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Link:
+    """One profile of a chain, as the status API shows it."""
+
+    reference: str  # a profile name, or an oci:// reference
+    digest: str  # sha256 of the link's own rendered spec (local) or of the artifact (oci)
+    source: str  # the document it came from, or the registry repository
+    signer: str = ""  # who signed an oci:// link ("" for local links)
+    stale: bool = False  # served from the cache because the registry could not be reached
+    spec: SeccompSpec = field(repr=False, compare=False)
+
+    @property
+    def is_oci(self) -> bool:
+        return self.reference.startswith(OCI_PREFIX)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fetched:
+    """What a :class:`BaseSource` returns for one ``oci://`` reference."""
+
+    spec: SeccompSpec
+    base: str | None
+    link: Link
+
+
+class BaseSource(Protocol):
+    """Where ``oci://`` bases come from (verified, cached); raises :class:`AgentError`."""
+
+    def fetch(self, reference: str) -> Fetched: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Resolution:
+    chain: tuple[Link, ...]  # the profile itself first
+    merged: Merged
+
+    @property
+    def stale(self) -> bool:
+        return any(link.stale for link in self.chain)
+
+    def notes(self) -> tuple[str, ...]:
+        """Human notes about what the merge replaced or dropped."""
+        child = self.chain[0].spec
+        out: list[str] = []
+        for link in self.chain[1:]:
+            out.extend(top_level_differences(child, link.spec, link.reference))
+        out.extend(
+            f"conditional rules for {name!r} are left out: an unconditional rule for it "
+            "overrides them in libseccomp"
+            for name in sorted(self.merged.inert)
+        )
+        return tuple(out)
+
+
+class _ChainProblem(Exception):
+    """Raised deep in a chain; carries the path from the profile asked about to the failure."""
+
+    def __init__(self, path: list[str], reason: str, code: str, hint: str = "") -> None:
+        super().__init__(reason)
+        self.path = path
+        self.reason = reason
+        self.code = code
+        self.hint = hint
+
+    def error(self) -> ResolveError:
+        chain = " → ".join(self.path)
+        return ResolveError(f"base chain {chain}: {self.reason}", code=self.code, hint=self.hint)
+
+
+class Resolver:
+    """Resolves profiles against one snapshot of the desired state."""
+
+    def __init__(
+        self,
+        profiles: Mapping[str, SeccompProfile],
+        *,
+        invalid: Mapping[str, str] | None = None,
+        oci: BaseSource | None = None,
+        max_depth: int = 15,
+    ) -> None:
+        self._profiles = profiles
+        self._invalid = invalid or {}
+        self._oci = oci
+        self._max_depth = max_depth
+        self._memo: dict[str, Resolution] = {}
+        self._stack: list[str] = []
+
+    def resolve(self, name: str) -> Resolution:
+        """The chain and merged spec of the local profile ``name``; raises ResolveError."""
+        try:
+            return self._node(name)
+        except _ChainProblem as problem:
+            raise problem.error() from None
+
+    def _node(self, ref: str) -> Resolution:
+        # Only successes are memoised: a failure is re-derived per caller, so that its message
+        # shows the chain as seen from the profile asked about (failures are rare and short).
+        known = self._memo.get(ref)
+        if known is not None:
+            return known
+        if ref in self._stack:
+            raise _ChainProblem(
+                [*self._stack, ref], "the chain has a cycle", "base-cycle",
+                "a profile cannot be its own base, directly or through other bases",
+            )
+        self._stack.append(ref)
+        try:
+            result = self._compute(ref)
+        finally:
+            self._stack.pop()
+        self._memo[ref] = result
+        return result
+
+    def _compute(self, ref: str) -> Resolution:
+        spec, base, link = self._locate(ref)
+        if base is None:
+            return Resolution(chain=(link,), merged=union(spec, None))
+        below = self._node(base)
+        chain = (link, *below.chain)
+        if len(chain) > self._max_depth:
+            raise _ChainProblem(
+                [*self._stack, *(c.reference for c in below.chain)],
+                f"the chain has {len(chain)} links; at most {self._max_depth} are allowed "
+                "(the profile itself included)",
+                "base-depth",
+                "flatten the chain or raise [seccomp] max_base_depth",
+            )
+        return Resolution(chain=chain, merged=union(spec, below.merged))
+
+    def _locate(self, ref: str) -> tuple[SeccompSpec, str | None, Link]:
+        if ref.startswith(OCI_PREFIX):
+            if self._oci is None:
+                raise _ChainProblem(
+                    list(self._stack), "OCI bases are not supported yet", "oci-unsupported",
+                    "copy the base profile into the desired-state directory and name it locally",
+                )
+            try:
+                fetched = self._oci.fetch(ref)
+            except AgentError as exc:
+                raise _ChainProblem(list(self._stack), exc.message, exc.code, exc.hint) from None
+            return fetched.spec, fetched.base, fetched.link
+        if ref in self._invalid:
+            raise _ChainProblem(
+                list(self._stack), f"base profile {ref!r} is invalid: {self._invalid[ref]}",
+                "base-invalid",
+            )
+        profile = self._profiles.get(ref)
+        if profile is None:
+            raise _ChainProblem(
+                list(self._stack), f"base profile {ref!r} is not in the desired state",
+                "base-not-found", "add a SeccompProfile with that name, or fix baseProfileName",
+            )
+        link = Link(
+            reference=ref, digest=digest(render(profile.spec)), source=str(profile.origin),
+            spec=profile.spec,
+        )
+        return profile.spec, profile.base, link

@@ -1,0 +1,46 @@
+"""Checks on a profile beyond its schema: libseccomp's view of names and of the merged filter.
+
+* Syscall names libseccomp does not know, or that do not exist on any declared architecture,
+  are *warnings*: runtimes skip such names silently, which is exactly why an operator needs to
+  hear about them (a typo in an allow-list is a syscall that stays denied).
+* A merged profile that libseccomp refuses to compile, or that uses ``SCMP_ACT_NOTIFY`` without
+  a ``listenerPath``, is an *error*: a container runtime would refuse to start with it.
+"""
+
+from __future__ import annotations
+
+from agent.errors import ValidationError
+from agent.model.seccomp import ACT_NOTIFY, SeccompSpec
+from agent.seccomp.libseccomp import CompileFailure, compile_filter, exists_on, known
+
+
+def name_warnings(own: SeccompSpec, architectures: tuple[str, ...]) -> tuple[str, ...]:
+    """Warnings for the names in ``own`` rules, checked against ``architectures``."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for rule in own.syscalls:
+        for name in rule.names:
+            if name in seen:
+                continue
+            seen.add(name)
+            if not known(name):
+                out.append(
+                    f"syscall {name!r} is unknown to libseccomp; runtimes ignore it silently"
+                )
+            elif not exists_on(name, architectures):
+                where = ", ".join(architectures) if architectures else "this host's architecture"
+                out.append(f"syscall {name!r} does not exist on {where}; the rule has no effect")
+    return tuple(out)
+
+
+def check_merged(spec: SeccompSpec) -> None:
+    """Raise :class:`ValidationError` if a runtime would refuse ``spec``."""
+    if not spec.listener_path and any(r.action == ACT_NOTIFY for r in spec.syscalls):
+        raise ValidationError(
+            "SCMP_ACT_NOTIFY rules need spec.listenerPath (the seccomp agent's socket)",
+            code="notify-without-listener",
+        )
+    try:
+        compile_filter(spec)
+    except CompileFailure as failure:
+        raise ValidationError(failure.message, code="libseccomp-rejected") from None
