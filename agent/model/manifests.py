@@ -197,6 +197,21 @@ def _load_file(path: Path, rel: str, display: str, out: _Collector) -> None:
             f"file is larger than {MAX_FILE_BYTES} bytes", file=display, code="file-too-large"
         ))
         return
+    _load_bytes(raw, rel, display, out, as_json=path.suffix == ".json",
+                plain_name=path.name.removesuffix(".json"))
+
+
+def load_bytes(data: bytes, *, display: str, as_json: bool, plain_name: str) -> DesiredState:
+    """Read one manifest file's content that does not come from the directory (an OCI
+    artifact layer). ``plain_name`` names a plain OCI JSON profile."""
+    out = _Collector()
+    _load_bytes(data, display, display, out, as_json=as_json, plain_name=plain_name)
+    return out.freeze()
+
+
+def _load_bytes(
+    raw: bytes, rel: str, display: str, out: _Collector, *, as_json: bool, plain_name: str
+) -> None:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -204,14 +219,13 @@ def _load_file(path: Path, rel: str, display: str, out: _Collector) -> None:
             f"not UTF-8 text (byte {exc.start})", file=display, code="file-unreadable"
         ))
         return
-
     try:
-        if path.suffix == ".json":
+        if as_json:
             doc = json_document(text)
             if isinstance(doc, dict) and ("kind" in doc or "apiVersion" in doc):
                 _load_document(doc, Origin(file=rel, display=display, index=0), out)
             else:
-                _load_plain_json(doc, path, Origin(file=rel, display=display, index=0), out)
+                _load_plain_json(doc, plain_name, Origin(file=rel, display=display, index=0), out)
         else:
             for index, doc in enumerate(yaml_documents(text)):
                 if doc is not None:  # an empty document between two "---"
@@ -222,9 +236,8 @@ def _load_file(path: Path, rel: str, display: str, out: _Collector) -> None:
         ))
 
 
-def _load_plain_json(doc: Any, path: Path, origin: Origin, out: _Collector) -> None:
+def _load_plain_json(doc: Any, name: str, origin: Origin, out: _Collector) -> None:
     ctx = DocContext(origin.display, origin.index)
-    name = path.name.removesuffix(".json")
     problem = name_problem(name)
     if problem:
         out.file_error(origin.file, ManifestError(
