@@ -39,9 +39,9 @@ class AgentError(Exception):
     def __str__(self) -> str:
         return self.message
 
-    def to_dict(self) -> dict[str, str]:
+    def to_dict(self) -> dict[str, object]:
         """The error as the JSON object the API and ``--json`` output use."""
-        out = {"code": self.code, "message": str(self)}
+        out: dict[str, object] = {"code": self.code, "message": self.message}
         if self.hint:
             out["hint"] = self.hint
         return out
@@ -88,11 +88,11 @@ class ManifestError(AgentError):
     def __str__(self) -> str:
         return f"{self.location}: {self.message}"
 
-    def to_dict(self) -> dict[str, str]:
+    def to_dict(self) -> dict[str, object]:
         out = super().to_dict()
         out["file"] = self.file
         if self.index is not None:
-            out["index"] = str(self.index)
+            out["index"] = self.index
         if self.field:
             out["field"] = self.field
         return out

@@ -99,24 +99,27 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for key, result in sorted(built.items()):
         profile = seccomp[key]
         warnings: list[str] = []
+        problem: AgentError | None = None
         if isinstance(result, Built):
             warnings.extend(result.warnings)
         elif isinstance(result, ResolveError) and result.code in ("base-not-found",
                                                                   "oci-unsupported"):
             # The base is outside what was given: check the profile on its own.
             warnings.append(f"{result.message}; the chain was not checked")
+            warnings.extend(name_warnings(profile.spec, profile.spec.architectures))
             try:
                 check_merged(union(profile.spec, None).spec)
-                warnings.extend(name_warnings(profile.spec, profile.spec.architectures))
             except AgentError as exc:
-                errors.append({**error_json(exc), "profile": str(key)})
-                lines.append(f"error: {profile.origin} {key}: {exc}")
+                problem = exc
         else:
-            errors.append({**error_json(result), "profile": str(key)})
-            lines.append(f"error: {profile.origin} {key}: {result}")
+            problem = result
         lines.extend(f"warning: {profile.origin} {key}: {w}" for w in warnings)
-        checked.append({"kind": key.kind.value, "name": key.name,
-                        "source": str(profile.origin), "warnings": warnings})
+        if problem is not None:
+            errors.append({**error_json(problem), "profile": str(key)})
+            lines.append(f"error: {profile.origin} {key}: {problem}")
+        else:
+            checked.append({"kind": key.kind.value, "name": key.name,
+                            "source": str(profile.origin), "warnings": warnings})
 
     ok = not errors
     if args.json:

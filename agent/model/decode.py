@@ -55,7 +55,10 @@ class Node:
     def fields(
         self, allowed: Collection[str], *, required: Collection[str] = ()
     ) -> dict[str, Node]:
-        """The mapping's entries as nodes; unknown and missing keys are errors."""
+        """The mapping's entries as nodes; unknown and missing keys are errors.
+
+        A ``null`` value counts as absent, as in the Kubernetes API.
+        """
         if not isinstance(self.value, dict):
             self._expected("a mapping")
         for key in self.value:
@@ -65,10 +68,11 @@ class Node:
                 self.child(key, None).fail(
                     f"unknown field{did_you_mean(key, sorted(allowed))}"
                 )
+        present = {key: value for key, value in self.value.items() if value is not None}
         for key in required:
-            if key not in self.value:
+            if key not in present:
                 self.child(key, None).fail("required field is missing")
-        return {key: self.child(key, value) for key, value in self.value.items()}
+        return {key: self.child(key, value) for key, value in present.items()}
 
     def items(self, *, max_items: int | None = None) -> list[Node]:
         if not isinstance(self.value, list):

@@ -41,7 +41,7 @@ def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[
             )
         if key in seen:
             raise yaml.constructor.ConstructorError(
-                "while reading a mapping",
+                "first defined",
                 seen[key].start_mark,
                 f"duplicate key {key!r}",
                 key_node.start_mark,

@@ -139,7 +139,8 @@ class Reconciler:
         for key in keys:
             step = steps.get(key)
             result = results.get(key)
-            if step is Step.REMOVE and (result is None or result.ok) and applied:
+            gone = key not in ev.built and key not in ev.desired.key_errors
+            if gone and step is Step.REMOVE and applied and (result is None or result.ok):
                 removed.append(key)
                 continue
             statuses.append(self._status(

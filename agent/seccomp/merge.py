@@ -8,7 +8,7 @@ Semantics (DESIGN §5), and where they differ from SPO on purpose:
 * a rule with ``args`` is never AND-ed with another (SPO concatenates them into one rule, which
   can turn a conditional deny into an allow); one decision per (name, args), same ranking;
 * libseccomp lets an unconditional rule for a syscall override every conditional rule for it,
-  whatever the order and actions (measured; see tests/unit/test_merge.py), so conditional rules
+  whatever the order and actions (tests/integration/test_enforcement.py), so conditional rules
   for a name that also has an unconditional rule are dropped here and reported as notes: the
   installed file then says exactly what the kernel will do;
 * output groups names by identical (action, errnoRet, args), sorted, so the same input always

@@ -1,0 +1,86 @@
+"""Shared fixtures: a host layout in a tmp dir, and helpers to write manifests and run the CLI."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from agent.config import Config, load
+
+SECPROF = Path(sys.executable).with_name("secprof")
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+@dataclass
+class Host:
+    """A fake host root: every path of the config points inside ``root``."""
+
+    root: Path
+    config_path: Path
+
+    @property
+    def profiles(self) -> Path:
+        return self.root / "etc/secprof/profiles.d"
+
+    @property
+    def seccomp_dir(self) -> Path:
+        return self.root / "var/lib/kubelet/seccomp/secprof"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / "var/lib/secprof"
+
+    @property
+    def config(self) -> Config:
+        return load(self.config_path)
+
+    def write(self, name: str, text: str) -> Path:
+        path = self.profiles / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip())
+        return path
+
+    def installed(self, name: str) -> Path:
+        return self.seccomp_dir / f"{name}.json"
+
+    def cli(self, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [str(SECPROF), *args, "--config", str(self.config_path)],
+            capture_output=True, text=True, timeout=120,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+        return proc
+
+
+@pytest.fixture
+def host(tmp_path: Path) -> Host:
+    root = tmp_path / "root"
+    (root / "etc/secprof/profiles.d").mkdir(parents=True)
+    config_path = root / "etc/secprof/config.toml"
+    config_path.write_text(textwrap.dedent(f"""
+        [agent]
+        profiles_dir = "{root}/etc/secprof/profiles.d"
+        state_dir = "{root}/var/lib/secprof"
+        cache_dir = "{root}/var/cache/secprof"
+        socket = "{root}/run/secprof/secprof.sock"
+
+        [seccomp]
+        root = "{root}/var/lib/kubelet/seccomp"
+        """))
+    return Host(root=root, config_path=config_path)
+
+
+def seccomp_doc(name: str, body: str, *, api: str = "v1") -> str:
+    """A SeccompProfile document with ``body`` (YAML, already indented for spec) as its spec."""
+    return (
+        f"apiVersion: security-profiles-operator.x-k8s.io/{api}\n"
+        "kind: SeccompProfile\n"
+        f"metadata:\n  name: {name}\n"
+        "spec:\n" + textwrap.indent(textwrap.dedent(body).strip("\n"), "  ") + "\n"
+    )

@@ -1,0 +1,229 @@
+"""Reading the desired-state directory: formats, strictness, error locations, isolation."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from agent.model.manifests import load_directory
+from agent.model.profile import Kind, ProfileKey
+from tests.conftest import seccomp_doc
+
+SECCOMP = Kind.SECCOMP
+
+
+def key(name: str, kind: Kind = SECCOMP) -> ProfileKey:
+    return ProfileKey(kind, name)
+
+
+@pytest.fixture
+def pdir(tmp_path: Path) -> Path:
+    d = tmp_path / "profiles.d"
+    d.mkdir()
+    return d
+
+
+def good(name: str, api: str = "v1") -> str:
+    return seccomp_doc(name, "defaultAction: SCMP_ACT_ERRNO\nsyscalls:\n"
+                       "  - {names: [read], action: SCMP_ACT_ALLOW}", api=api)
+
+
+def messages(d: Path) -> list[str]:
+    return [str(e) for e in load_directory(d).errors]
+
+
+def test_multi_document_yaml_and_all_api_versions(pdir: Path) -> None:
+    (pdir / "a.yaml").write_text("---\n".join([good("one"), "", good("two", "v1beta1"),
+                                                good("three", "v1alpha1")]))
+    desired = load_directory(pdir)
+    assert list(desired.profiles) == [key("one"), key("three"), key("two")]
+    assert desired.errors == ()
+    assert desired.profiles[key("three")].origin.index == 3  # the empty document counts
+
+
+def test_error_names_file_document_and_field(pdir: Path) -> None:
+    body = """
+        defaultAction: SCMP_ACT_ERRNO
+        syscalls:
+          - {names: [read], action: SCMP_ACT_ALLOW}
+          - {names: [write], action: SCMP_ACT_ALLOW}
+          - {names: [openat], action: SCMP_ACT_ALLOW}
+          - {names: [close], action: SCMP_ACT_ALOW}
+        """
+    (pdir / "app.yaml").write_text(good("first") + "---\n" + seccomp_doc("app", body))
+    desired = load_directory(pdir)
+    assert [str(e) for e in desired.errors] == [
+        'profiles.d/app.yaml[1] spec.syscalls[3].action: unknown action "SCMP_ACT_ALOW" '
+        "(did you mean SCMP_ACT_ALLOW?)"
+    ]
+    assert key("first") in desired.profiles  # a bad document affects only itself
+    assert key("app") in desired.key_errors
+    assert desired.file_errors == {}
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    ("defaultAction: SCMP_ACT_ERRNO\ndefaultAction: SCMP_ACT_ALLOW",
+     "YAML error at line 7, column 3: duplicate key 'defaultAction' (first defined at line 6)"),
+    ("defaultAction: SCMP_ACT_ERRNO\nsyscalls:\n  - {names: [a], names: [b], action: SCMP_ACT_LOG}",
+     "YAML error at line 8, column 20: duplicate key 'names' (first defined at line 8)"),
+])
+def test_duplicate_yaml_keys_are_errors(pdir: Path, body: str, expected: str) -> None:
+    (pdir / "dup.yaml").write_text(seccomp_doc("dup", body))
+    desired = load_directory(pdir)
+    assert messages(pdir) == [f"profiles.d/dup.yaml[0]: {expected}"]
+    assert desired.profiles == {}
+    assert "dup.yaml" in desired.file_errors
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_json_nan_and_infinity_are_errors(pdir: Path, constant: str) -> None:
+    (pdir / "p.json").write_text(
+        '{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], '
+        f'"action": "SCMP_ACT_ERRNO", "errnoRet": {constant}}}]}}'
+    )
+    assert messages(pdir) == [f"profiles.d/p.json[0]: JSON error: {constant} is not valid JSON"]
+
+
+def test_json_duplicate_keys_are_errors(pdir: Path) -> None:
+    (pdir / "p.json").write_text('{"defaultAction": "SCMP_ACT_ERRNO", '
+                                 '"defaultAction": "SCMP_ACT_ALLOW"}')
+    assert messages(pdir) == ["profiles.d/p.json[0]: JSON error: duplicate key 'defaultAction'"]
+
+
+def test_plain_json_profile_is_named_after_the_file(pdir: Path) -> None:
+    (pdir / "log-all.json").write_text('{"defaultAction": "SCMP_ACT_LOG", "syscalls": '
+                                       '[{"names": ["read"], "action": "SCMP_ACT_ERRNO", '
+                                       '"errnoRet": 0}]}')
+    desired = load_directory(pdir)
+    prof = desired.profiles[key("log-all")]
+    assert prof.spec.syscalls[0].errno_ret == 0  # OCI keeps an explicit 0; SPO would unset it
+
+
+def test_plain_json_with_invalid_file_name(pdir: Path) -> None:
+    (pdir / "Bad_Name.json").write_text('{"defaultAction": "SCMP_ACT_LOG"}')
+    assert messages(pdir)[0].startswith("profiles.d/Bad_Name.json: file name gives the profile "
+                                        "name, and 'Bad_Name' is not a valid name")
+
+
+def test_json_manifest_document(pdir: Path) -> None:
+    (pdir / "m.json").write_text(
+        '{"apiVersion": "security-profiles-operator.x-k8s.io/v1", "kind": "SeccompProfile", '
+        '"metadata": {"name": "from-json"}, "spec": {"defaultAction": "SCMP_ACT_ERRNO"}}'
+    )
+    assert key("from-json") in load_directory(pdir).profiles
+
+
+@pytest.mark.parametrize("name", ["../x", "a/b", "UPPER", "-dash", "dot.", "a..b", "", "x" * 254])
+def test_names_are_checked_before_any_path_is_built(pdir: Path, name: str) -> None:
+    (pdir / "n.yaml").write_text(good("placeholder").replace("placeholder", repr(name)))
+    desired = load_directory(pdir)
+    assert desired.profiles == {}
+    (error,) = desired.errors
+    assert error.field == "metadata.name"
+    assert error.code in ("name-invalid", "manifest-invalid")
+    assert "n.yaml" in desired.file_errors  # identity unknown: the file holds what it installed
+
+
+def test_same_identity_twice_puts_both_in_error(pdir: Path) -> None:
+    (pdir / "a.yaml").write_text(good("twin"))
+    (pdir / "b.yaml").write_text(good("other") + "---\n" + good("twin"))
+    desired = load_directory(pdir)
+    assert key("twin") not in desired.profiles
+    assert key("other") in desired.profiles
+    errs = desired.key_errors[key("twin")]
+    assert [e.code for e in errs] == ["duplicate-profile", "duplicate-profile"]
+    for e in errs:
+        assert "profiles.d/a.yaml[0]" in e.message and "profiles.d/b.yaml[1]" in e.message
+
+
+def test_json_and_yaml_with_the_same_name_conflict(pdir: Path) -> None:
+    (pdir / "twin.json").write_text('{"defaultAction": "SCMP_ACT_LOG"}')
+    (pdir / "a.yaml").write_text(good("twin"))
+    assert key("twin") in load_directory(pdir).key_errors
+
+
+def test_syntax_error_keeps_earlier_documents_and_marks_the_file(pdir: Path) -> None:
+    (pdir / "a.yaml").write_text(good("one") + "---\n" + good("two") + "---\nspec: [unclosed\n")
+    desired = load_directory(pdir)
+    assert set(desired.profiles) == {key("one"), key("two")}
+    (error,) = desired.errors
+    assert error.index == 2 and error.code == "syntax-error"
+    assert "a.yaml" in desired.file_errors
+
+
+def test_unknown_kind_suggests_the_right_one(pdir: Path) -> None:
+    (pdir / "a.yaml").write_text(good("x").replace("kind: SeccompProfile", "kind: SecompProfile"))
+    assert messages(pdir) == ['profiles.d/a.yaml[0] kind: unknown kind "SecompProfile" '
+                              "(did you mean SeccompProfile?)"]
+
+
+def test_other_kinds_are_recognised_but_not_supported_yet(pdir: Path) -> None:
+    (pdir / "aa.yaml").write_text(
+        "apiVersion: security-profiles-operator.x-k8s.io/v1beta1\nkind: AppArmorProfile\n"
+        "metadata: {name: aa}\nspec: {abstract: {}}\n"
+    )
+    desired = load_directory(pdir)
+    assert desired.key_errors[key("aa", Kind.APPARMOR)][0].code == "kind-unsupported"
+
+
+def test_unknown_api_version(pdir: Path) -> None:
+    (pdir / "a.yaml").write_text(good("x").replace("x-k8s.io/v1", "x-k8s.io/v2"))
+    assert 'unknown apiVersion "security-profiles-operator.x-k8s.io/v2"' in messages(pdir)[0]
+
+
+def test_leftovers_and_hidden_files_are_ignored(pdir: Path) -> None:
+    for name in [".hidden.yaml", "a.yaml~", "a.yaml.dpkg-old", "a.yaml.dpkg-new", ".a.yaml.swp",
+                 "#a.yaml#", "README.md", "a.yaml.bak"]:
+        (pdir / name).write_text("not: [valid")
+    (pdir / "real.yml").write_text(good("real"))
+    desired = load_directory(pdir)
+    assert list(desired.profiles) == [key("real")]
+    assert desired.errors == ()
+
+
+def test_subdirectories_are_read(pdir: Path) -> None:
+    (pdir / "team-a").mkdir()
+    (pdir / "team-a" / "p.yaml").write_text(good("nested"))
+    desired = load_directory(pdir)
+    assert desired.profiles[key("nested")].origin.file == "team-a/p.yaml"
+
+
+def test_configmap_layout_with_data_symlinks(pdir: Path) -> None:
+    ts = pdir / "..2026_11_29_00_00_00.000000001"
+    ts.mkdir()
+    (ts / "p.yaml").write_text(good("from-configmap"))
+    os.symlink(ts.name, pdir / "..data")
+    os.symlink("..data/p.yaml", pdir / "p.yaml")
+    desired = load_directory(pdir)
+    assert list(desired.profiles) == [key("from-configmap")]
+    assert desired.profiles[key("from-configmap")].origin.file == "p.yaml"
+
+
+def test_symlink_out_of_the_directory_is_not_followed(pdir: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside.yaml"
+    outside.write_text(good("outsider"))
+    os.symlink(outside, pdir / "link.yaml")
+    desired = load_directory(pdir)
+    assert desired.profiles == {}
+    assert desired.errors[0].code == "symlink-escapes"
+
+
+def test_missing_directory_makes_the_state_incomplete(tmp_path: Path) -> None:
+    desired = load_directory(tmp_path / "nope")
+    assert not desired.complete
+    assert desired.holds(key("anything"), "any.yaml")
+
+
+def test_metadata_bookkeeping_is_accepted_and_status_ignored(pdir: Path) -> None:
+    (pdir / "a.yaml").write_text(good("x").replace(
+        "metadata:\n  name: x\n",
+        "metadata:\n  name: x\n  namespace: default\n  labels: {a: b}\n  uid: abc\n"
+    ) + "status:\n  status: Installed\n")
+    assert key("x") in load_directory(pdir).profiles
+
+
+def test_oversized_file_is_refused(pdir: Path) -> None:
+    (pdir / "big.yaml").write_text("# " + "x" * (4 * 1024 * 1024) + "\n")
+    assert load_directory(pdir).errors[0].code == "file-too-large"
