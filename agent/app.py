@@ -9,6 +9,7 @@ from __future__ import annotations
 from agent.backends.seccomp import SeccompBackend
 from agent.config import Config
 from agent.model.manifests import DesiredState, load_directory
+from agent.model.parsecache import ParseCache
 from agent.reconcile.ledger import LedgerStore
 from agent.reconcile.reconciler import Reconciler
 
@@ -21,5 +22,10 @@ def build_reconciler(config: Config) -> Reconciler:
     )
 
 
-def load_desired(config: Config) -> DesiredState:
-    return load_directory(config.agent.profiles_dir)
+def load_desired(config: Config, *, read_only: bool = False) -> DesiredState:
+    """The desired state; parsed YAML is cached in the state dir unless ``read_only``."""
+    cache = ParseCache(config.agent.state_dir)
+    desired = load_directory(config.agent.profiles_dir, cache=cache)
+    if not read_only:
+        cache.save()
+    return desired

@@ -39,11 +39,11 @@ def confined(root: Path, *parts: str) -> Path:
     Callers validate names first; this is the second fence, so a bug upstream can never write
     outside the directory the agent owns.
     """
-    root_abs = Path(os.path.abspath(root))
-    candidate = Path(os.path.abspath(root_abs.joinpath(*parts)))
-    if candidate != root_abs and root_abs not in candidate.parents:
+    root_abs = os.path.abspath(root)
+    candidate = os.path.abspath(os.path.join(root_abs, *parts))
+    if candidate != root_abs and not candidate.startswith(root_abs.rstrip("/") + "/"):
         raise ValueError(f"path {candidate} escapes {root_abs}")
-    return candidate
+    return Path(candidate)
 
 
 def sha256_hex(data: bytes) -> str:

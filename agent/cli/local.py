@@ -16,7 +16,7 @@ from agent.model.manifests import load_paths
 from agent.model.profile import Kind, ProfileKey
 from agent.seccomp.build import Built, build_all
 from agent.seccomp.merge import union
-from agent.seccomp.render import render, spec_json
+from agent.seccomp.render import pretty, spec_json
 from agent.seccomp.validate import check_merged, name_warnings
 
 
@@ -37,7 +37,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
 def cmd_plan(args: argparse.Namespace) -> int:
     config = _config(args)
     reconciler = app.build_reconciler(config)
-    report = reconciler.preview(reconciler.evaluate(app.load_desired(config), read_only=True))
+    report = reconciler.preview(
+        reconciler.evaluate(app.load_desired(config, read_only=True), read_only=True)
+    )
     if args.json:
         emit_json(report_json(report))
     else:
@@ -48,7 +50,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def cmd_resolve(args: argparse.Namespace) -> int:
     config = _config(args)
     key = ProfileKey(Kind.SECCOMP, args.name)
-    desired = app.load_desired(config)
+    desired = app.load_desired(config, read_only=True)
     errors = desired.key_errors.get(key)
     if errors:
         raise errors[0]
@@ -78,7 +80,7 @@ def cmd_resolve(args: argparse.Namespace) -> int:
         rows.append([str(i), link.reference, link.digest, link.source])
     table(rows)
     print(f"\nmerged profile ({built.digest}):")
-    print(render(built.resolution.merged.spec).decode(), end="")
+    print(pretty(built.resolution.merged.spec), end="")
     for note in built.notes:
         print(f"note: {note}")
     for warning in built.warnings:

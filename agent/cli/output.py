@@ -10,7 +10,8 @@ from typing import Any, TextIO
 from agent.reconcile.status import ProfileStatus, Report, State
 
 
-def table(rows: Sequence[Sequence[str]], out: TextIO = sys.stdout) -> None:
+def table(rows: Sequence[Sequence[str]], out: TextIO | None = None) -> None:
+    out = out or sys.stdout
     if not rows:
         return
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -19,9 +20,11 @@ def table(rows: Sequence[Sequence[str]], out: TextIO = sys.stdout) -> None:
         print("  ".join([*cells, row[-1]]).rstrip(), file=out)
 
 
-def emit_json(doc: Any, out: TextIO = sys.stdout) -> None:
-    json.dump(doc, out, indent=2, sort_keys=False)
-    out.write("\n")
+def emit_json(doc: Any, out: TextIO | None = None) -> None:
+    """``doc`` as JSON: indented on a terminal, compact (and much faster) into a pipe."""
+    out = out or sys.stdout
+    indent = 2 if out.isatty() else None
+    out.write(json.dumps(doc, indent=indent, separators=None if indent else (",", ":")) + "\n")
 
 
 def _detail(status: ProfileStatus) -> str:
@@ -30,7 +33,8 @@ def _detail(status: ProfileStatus) -> str:
     return status.location
 
 
-def print_report(report: Report, out: TextIO = sys.stdout) -> None:
+def print_report(report: Report, out: TextIO | None = None) -> None:
+    out = out or sys.stdout
     rows = [["KIND", "NAME", "STATE", "CHANGE", "DETAIL"]]
     for p in report.profiles:
         rows.append([p.key.kind.short, p.key.name, p.state.value,

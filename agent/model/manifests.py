@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from agent.errors import ManifestError, did_you_mean
-from agent.fsutil import name_problem
+from agent.fsutil import name_problem, sha256_hex
 from agent.model.decode import DocContext, Node
+from agent.model.parsecache import ParseCache
 from agent.model.profile import Kind, Origin, ProfileKey
 from agent.model.seccomp import SeccompProfile
 from agent.model.seccomp_parse import Dialect, parse_spec
@@ -82,6 +83,7 @@ class _Collector:
     seen: dict[ProfileKey, list[Origin]] = field(default_factory=lambda: defaultdict(list))
     file_errors: dict[str, list[ManifestError]] = field(default_factory=lambda: defaultdict(list))
     files: list[str] = field(default_factory=list)
+    cache: ParseCache | None = None
 
     def file_error(self, rel: str, error: ManifestError) -> None:
         """An error that hides which profiles the file holds (syntax, unknown identity)."""
@@ -114,9 +116,9 @@ class _Collector:
         )
 
 
-def load_directory(directory: Path) -> DesiredState:
-    """Read every manifest under ``directory``."""
-    out = _Collector()
+def load_directory(directory: Path, *, cache: ParseCache | None = None) -> DesiredState:
+    """Read every manifest under ``directory``; ``cache`` skips re-parsing unchanged YAML."""
+    out = _Collector(cache=cache)
     label = directory.name or str(directory)
     try:
         entries = sorted(_walk(directory, out, label))
@@ -227,13 +229,34 @@ def _load_bytes(
             else:
                 _load_plain_json(doc, plain_name, Origin(file=rel, display=display, index=0), out)
         else:
-            for index, doc in enumerate(yaml_documents(text)):
+            for index, doc in enumerate(_yaml(raw, text, out.cache)):
                 if doc is not None:  # an empty document between two "---"
                     _load_document(doc, Origin(file=rel, display=display, index=index), out)
     except SyntaxProblem as problem:
         out.file_error(rel, ManifestError(
             problem.message, file=display, index=problem.index, code="syntax-error"
         ))
+
+
+def _yaml(raw: bytes, text: str, cache: ParseCache | None) -> Iterator[Any]:
+    """The documents of ``text``, from ``cache`` when this exact content was parsed before.
+
+    Documents before a syntax error are yielded (and applied) before it is raised; only a
+    file that parses completely is cached.
+    """
+    if cache is None:
+        yield from yaml_documents(text)
+        return
+    key = sha256_hex(raw)
+    cached = cache.get(key)
+    if cached is not None:
+        yield from cached
+        return
+    docs: list[Any] = []
+    for doc in yaml_documents(text):
+        docs.append(doc)
+        yield doc
+    cache.put(key, docs)
 
 
 def _load_plain_json(doc: Any, name: str, origin: Origin, out: _Collector) -> None:

@@ -14,8 +14,9 @@ from typing import Any
 
 import yaml
 
-# libyaml's C parser is ~10x faster; the pure-Python one behaves the same.
-_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# libyaml's C parser and composer are ~10x faster; the pure-Python ones behave the same.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_STR_TAG = "tag:yaml.org,2002:str"
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,34 +27,57 @@ class SyntaxProblem(Exception):
     index: int
 
 
-class _StrictLoader(_BaseLoader):  # type: ignore[misc,valid-type]
-    pass
+class _Builder:
+    """Turns composed nodes into plain values, refusing duplicate keys.
 
+    Strings (nearly every scalar of a manifest) are taken straight from the node; other scalars
+    (ints, bools, nulls, floats, timestamps) go through PyYAML's safe constructor, so their YAML
+    1.1 meaning is exactly PyYAML's. Values are memoised per node, as PyYAML does, so aliases
+    share one value and a self-referencing document terminates.
+    """
 
-def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    loader.flatten_mapping(node)
-    seen: dict[Any, yaml.Node] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if not isinstance(key, str | int | bool | float | None):
-            raise yaml.constructor.ConstructorError(
-                None, None, "mapping keys must be scalars", key_node.start_mark
-            )
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                "first defined",
-                seen[key].start_mark,
-                f"duplicate key {key!r}",
-                key_node.start_mark,
-            )
-        seen[key] = key_node
-    return loader.construct_mapping(node, deep=True)
+    def __init__(self, loader: yaml.SafeLoader) -> None:
+        self._loader = loader
+        self._built: dict[int, Any] = {}
 
+    def build(self, node: yaml.Node) -> Any:
+        known = self._built.get(id(node))
+        if known is not None:
+            return known
+        if isinstance(node, yaml.ScalarNode):
+            if node.tag == _STR_TAG:
+                return node.value
+            return self._loader.construct_object(node, deep=True)
+        if isinstance(node, yaml.SequenceNode):
+            items: list[Any] = []
+            self._built[id(node)] = items
+            items.extend(self.build(child) for child in node.value)
+            return items
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node)
+        raise yaml.constructor.ConstructorError(  # pragma: no cover - no other node kinds
+            None, None, f"unexpected node {type(node).__name__}", node.start_mark
+        )
 
-_StrictLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _construct_mapping,
-)
+    def _mapping(self, node: yaml.MappingNode) -> dict[Any, Any]:
+        self._loader.flatten_mapping(node)  # resolves "<<" merge keys
+        out: dict[Any, Any] = {}
+        self._built[id(node)] = out
+        first: dict[Any, yaml.Node] = {}
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise yaml.constructor.ConstructorError(
+                    None, None, "mapping keys must be scalars", key_node.start_mark
+                )
+            key = self.build(key_node)
+            if key in first:
+                raise yaml.constructor.ConstructorError(
+                    "first defined", first[key].start_mark,
+                    f"duplicate key {key_node.value!r}", key_node.start_mark,
+                )
+            first[key] = key_node
+            out[key] = self.build(value_node)
+        return out
 
 
 def _yaml_message(exc: yaml.YAMLError) -> str:
@@ -73,11 +97,12 @@ def yaml_documents(text: str) -> Iterator[Any]:
     Raises :class:`SyntaxProblem` at the first malformed document; the documents before it
     have already been yielded.
     """
-    loader = _StrictLoader(text)
+    loader = _Loader(text)
     index = 0
     try:
-        while loader.check_data():
-            yield loader.get_data()
+        while loader.check_node():
+            node = loader.get_node()
+            yield None if node is None else _Builder(loader).build(node)
             index += 1
     except yaml.YAMLError as exc:
         raise SyntaxProblem(_yaml_message(exc), index) from None

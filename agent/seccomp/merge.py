@@ -20,49 +20,45 @@ Merging is associative, so a base shared by many profiles is merged once and reu
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import TypeVar
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
-from agent.model.seccomp import Arg, SeccompSpec, SyscallRule, rank
+from agent.model.seccomp import ACTION_RANK, Arg, SeccompSpec, SyscallRule, rank
 
 _Decision = tuple[str, int | None]  # (action, errno_ret)
 _CondKey = tuple[str, tuple[Arg, ...]]  # (syscall name, args)
-K = TypeVar("K")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Merged:
-    """A merged spec (syscalls normalised and grouped), and the names whose conditional rules
-    the merge dropped because an unconditional rule for the same name overrides them."""
+    """A merged spec (syscalls normalised and grouped), the names whose conditional rules the
+    merge dropped because an unconditional rule for the same name overrides them, and the
+    decision tables behind the spec (kept so that merging a child on top costs only the child's
+    rules)."""
 
     spec: SeccompSpec
     inert: frozenset[str] = frozenset()
-
-
-def _pick(table: dict[K, _Decision], key: K, new: _Decision) -> None:
-    """Keep the less restrictive decision; the one already there (deeper) wins ties."""
-    old = table.get(key)
-    if old is None or rank(new[0]) > rank(old[0]):
-        table[key] = new
+    unconditional: Mapping[str, _Decision] = field(default_factory=dict, repr=False,
+                                                   compare=False)
+    conditional: Mapping[_CondKey, _Decision] = field(default_factory=dict, repr=False,
+                                                      compare=False)
 
 
 def union(child: SeccompSpec, base: Merged | None) -> Merged:
     """``child`` on top of ``base`` (``None``: no base), normalised."""
-    unconditional: dict[str, _Decision] = {}
-    conditional: dict[_CondKey, _Decision] = {}
-    layers: list[Iterable[SyscallRule]] = []
-    if base is not None:
-        layers.append(base.spec.syscalls)
-    layers.append(child.syscalls)
-    for rules in layers:  # deepest first, so that ties keep the deeper decision
-        for rule in rules:
-            decision = (rule.action, rule.errno_ret)
-            for name in rule.names:
-                if rule.args:
-                    _pick(conditional, (name, rule.args), decision)
-                else:
-                    _pick(unconditional, name, decision)
+    unconditional: dict[str, _Decision] = dict(base.unconditional) if base else {}
+    conditional: dict[_CondKey, _Decision] = dict(base.conditional) if base else {}
+    ranks = ACTION_RANK
+    for rule in child.syscalls:  # the base's decisions are already in: they win ties
+        decision = (rule.action, rule.errno_ret)
+        new_rank = ranks[rule.action]
+        table: dict[Any, _Decision] = conditional if rule.args else unconditional
+        for name in rule.names:
+            key = (name, rule.args) if rule.args else name
+            old = table.get(key)
+            if old is None or new_rank > ranks[old[0]]:
+                table[key] = decision
 
     groups: dict[tuple[str, int | None, tuple[Arg, ...]], list[str]] = defaultdict(list)
     for name, (action, errno) in unconditional.items():
@@ -87,9 +83,8 @@ def union(child: SeccompSpec, base: Merged | None) -> Merged:
         listener_metadata=child.listener_metadata,
         syscalls=syscalls,
     )
-    if base is not None:
-        inert |= base.inert
-    return Merged(spec=spec, inert=frozenset(inert))
+    return Merged(spec=spec, inert=frozenset(inert), unconditional=unconditional,
+                  conditional=conditional)
 
 
 def _group_order(

@@ -48,8 +48,14 @@ def spec_json(spec: SeccompSpec) -> dict[str, Any]:
 
 
 def render(spec: SeccompSpec) -> bytes:
-    """The bytes installed for ``spec``."""
-    return (json.dumps(spec_json(spec), indent=2, ensure_ascii=True) + "\n").encode()
+    """The bytes installed for ``spec``: compact JSON (as SPO writes it; ``secprof resolve``
+    pretty-prints), which also keeps json's C encoder in use."""
+    return (json.dumps(spec_json(spec), separators=(",", ":"), ensure_ascii=True) + "\n").encode()
+
+
+def pretty(spec: SeccompSpec) -> str:
+    """``spec`` indented for people."""
+    return json.dumps(spec_json(spec), indent=2, ensure_ascii=True) + "\n"
 
 
 def digest(data: bytes) -> str:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
-from agent.config import CONFIG_ENV, Config, load, parse
+from agent.config import CONFIG_ENV, AgentSection, Config, SeccompSection, load, parse
 from agent.errors import ConfigError
 
 
@@ -55,3 +57,13 @@ def test_missing_default_file_means_defaults_but_explicit_file_must_exist(
     monkeypatch.setenv(CONFIG_ENV, str(tmp_path / "nope.toml"))
     with pytest.raises(ConfigError, match="config file not found"):
         load(None)
+
+
+def test_example_config_documents_every_key_with_its_default() -> None:
+    text = (Path(__file__).resolve().parents[2] / "config.example.toml").read_text()
+    cfg = parse(text, source=Path("/etc/secprof/config.toml"))
+    assert cfg.agent == AgentSection()
+    assert cfg.seccomp == SeccompSection()
+    for section in (AgentSection, SeccompSection):
+        for f in fields(section):
+            assert re.search(rf"^{f.name} = ", text, re.MULTILINE), f.name
