@@ -2,7 +2,7 @@
 
 Parsing YAML is most of what a no-op ``secprof apply`` costs (libyaml still calls back into
 Python for every scalar). The cache keeps, per file content, the plain values the strict YAML
-reader produced, as JSON: reading them back is ~50× faster. Only the *syntax* step is skipped:
+reader produced, as JSON: reading them back is ~50 times faster. Only the *syntax* step is skipped:
 every document is validated again on every run, so the cache can never let an invalid profile
 through, and a file whose values do not survive JSON (timestamps, non-string keys) is simply not
 cached. Entries not used by a run are dropped when it saves, so the file never grows beyond the
