@@ -19,6 +19,7 @@ Merging is associative, so a base shared by many profiles is merged once and reu
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -106,6 +107,6 @@ def top_level_differences(child: SeccompSpec, base: SeccompSpec, base_label: str
         ("listenerPath", child.listener_path, base.listener_path),
     ):
         if theirs not in (None, "", []) and mine != theirs:
-            notes.append(f"base {base_label} sets {label} {theirs!r}; this profile's "
-                         f"{mine!r} is used")
+            notes.append(f"base {base_label} sets {label} {json.dumps(theirs)}; this profile's "
+                         f"{json.dumps(mine)} is used")
     return notes
