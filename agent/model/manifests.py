@@ -94,6 +94,18 @@ class _Collector:
         self.errors.append(error)
         self.key_errors[key].append(error)
 
+    def merge(self, part: _Collector) -> None:
+        """Add what one file produced (``part`` is left unchanged, so it can be reused)."""
+        self.profiles.extend(part.profiles)
+        self.errors.extend(part.errors)
+        for key, errors in part.key_errors.items():
+            self.key_errors[key].extend(errors)
+        for key, origins in part.seen.items():
+            self.seen[key].extend(origins)
+        for rel, errors in part.file_errors.items():
+            self.file_errors[rel].extend(errors)
+        self.files.extend(part.files)
+
     def freeze(self, *, complete: bool = True) -> DesiredState:
         for key, origins in self.seen.items():
             if len(origins) > 1:
@@ -116,8 +128,36 @@ class _Collector:
         )
 
 
-def load_directory(directory: Path, *, cache: ParseCache | None = None) -> DesiredState:
-    """Read every manifest under ``directory``; ``cache`` skips re-parsing unchanged YAML."""
+class FileMemo:
+    """What each file's exact bytes produced, kept between loads.
+
+    The daemon re-reads the whole directory on every change (so no lost or reordered event can
+    leave it wrong) but re-parses and re-validates only the files whose bytes changed.
+    """
+
+    def __init__(self) -> None:
+        self._parts: dict[tuple[str, str], _Collector] = {}
+        self._used: dict[tuple[str, str], _Collector] = {}
+
+    def get(self, key: tuple[str, str]) -> _Collector | None:
+        part = self._parts.get(key)
+        if part is not None:
+            self._used[key] = part
+        return part
+
+    def put(self, key: tuple[str, str], part: _Collector) -> None:
+        self._used[key] = part
+
+    def finish(self) -> None:
+        """Forget the files that were not seen in this load."""
+        self._parts, self._used = self._used, {}
+
+
+def load_directory(
+    directory: Path, *, cache: ParseCache | None = None, memo: FileMemo | None = None
+) -> DesiredState:
+    """Read every manifest under ``directory``; ``cache`` skips re-parsing unchanged YAML,
+    ``memo`` skips re-validating unchanged files."""
     out = _Collector(cache=cache)
     label = directory.name or str(directory)
     try:
@@ -130,7 +170,9 @@ def load_directory(directory: Path, *, cache: ParseCache | None = None) -> Desir
         ))
         return out.freeze(complete=False)
     for rel, path in entries:
-        _load_file(path, rel, f"{label}/{rel}", out)
+        _load_file(path, rel, f"{label}/{rel}", out, memo)
+    if memo is not None:
+        memo.finish()
     return out.freeze()
 
 
@@ -184,7 +226,9 @@ def _walk(root: Path, out: _Collector, label: str) -> Iterator[tuple[str, Path]]
                 yield rel, path
 
 
-def _load_file(path: Path, rel: str, display: str, out: _Collector) -> None:
+def _load_file(
+    path: Path, rel: str, display: str, out: _Collector, memo: FileMemo | None = None
+) -> None:
     out.files.append(rel)
     try:
         with open(path, "rb") as fh:
@@ -199,8 +243,18 @@ def _load_file(path: Path, rel: str, display: str, out: _Collector) -> None:
             f"file is larger than {MAX_FILE_BYTES} bytes", file=display, code="file-too-large"
         ))
         return
-    _load_bytes(raw, rel, display, out, as_json=path.suffix == ".json",
-                plain_name=path.name.removesuffix(".json"))
+    if memo is None:
+        _load_bytes(raw, rel, display, out, as_json=path.suffix == ".json",
+                    plain_name=path.name.removesuffix(".json"))
+        return
+    key = (rel, sha256_hex(raw))
+    part = memo.get(key)
+    if part is None:
+        part = _Collector(cache=out.cache)
+        _load_bytes(raw, rel, display, part, as_json=path.suffix == ".json",
+                    plain_name=path.name.removesuffix(".json"))
+        memo.put(key, part)
+    out.merge(part)
 
 
 def load_bytes(data: bytes, *, display: str, as_json: bool, plain_name: str) -> DesiredState:

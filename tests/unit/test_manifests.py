@@ -227,3 +227,21 @@ def test_metadata_bookkeeping_is_accepted_and_status_ignored(pdir: Path) -> None
 def test_oversized_file_is_refused(pdir: Path) -> None:
     (pdir / "big.yaml").write_text("# " + "x" * (4 * 1024 * 1024) + "\n")
     assert load_directory(pdir).errors[0].code == "file-too-large"
+
+
+def test_memo_reuses_unchanged_files_and_sees_changes(pdir: Path) -> None:
+    from agent.model.manifests import FileMemo
+
+    memo = FileMemo()
+    (pdir / "a.yaml").write_text(good("a"))
+    (pdir / "b.yaml").write_text(good("b"))
+    first = load_directory(pdir, memo=memo)
+    (pdir / "b.yaml").write_text(good("b").replace("read", "write"))
+    second = load_directory(pdir, memo=memo)
+    assert second.profiles[key("a")] is first.profiles[key("a")]  # not re-parsed
+    assert second.profiles[key("b")].spec.syscalls[0].names == ("write",)
+    (pdir / "a.yaml").unlink()
+    (pdir / "c.yaml").write_text(good("b"))  # a conflict with b.yaml must still be detected
+    third = load_directory(pdir, memo=memo)
+    assert key("a") not in third.profiles
+    assert key("b") in third.key_errors
