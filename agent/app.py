@@ -6,6 +6,7 @@ paths and wiring; tests build the same objects from a config that points into a 
 
 from __future__ import annotations
 
+from agent.backends.base import Backend
 from agent.backends.seccomp import SeccompBackend
 from agent.config import Config
 from agent.model.manifests import DesiredState, load_directory
@@ -14,9 +15,14 @@ from agent.reconcile.ledger import LedgerStore
 from agent.reconcile.reconciler import Reconciler
 
 
+def build_backends(config: Config) -> list[Backend]:
+    return [SeccompBackend(config.seccomp.root, config.seccomp.subdir)]
+
+
 def build_reconciler(config: Config) -> Reconciler:
+    (seccomp,) = build_backends(config)
     return Reconciler(
-        backend=SeccompBackend(config.seccomp.root, config.seccomp.subdir),
+        backend=seccomp,
         ledger=LedgerStore(config.agent.state_dir),
         max_depth=config.seccomp.max_base_depth,
     )

@@ -65,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", metavar="NAME", help="SeccompProfile name")
     p.set_defaults(handler=_command("local", "cmd_resolve"))
 
+    p = sub.add_parser("daemon", parents=[common],
+                       help="run the service in the foreground (what systemd starts)")
+    p.set_defaults(handler=_command("daemon", "cmd_daemon"))
+
     p = sub.add_parser("validate", parents=[common],
                        help="check manifest files or directories without installing anything")
     p.add_argument("paths", metavar="PATH", nargs="+", help="file or directory")

@@ -1,0 +1,109 @@
+"""One reconcile as the daemon runs it: load (memoised), reconcile, log, count.
+
+The engine is not thread-safe by design: only the worker thread calls it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from agent import app
+from agent.backends.base import Probe
+from agent.config import Config
+from agent.daemon.state import DURATION_BUCKETS, Metrics
+from agent.model.manifests import FileMemo, load_directory
+from agent.model.profile import Kind
+from agent.reconcile.plan import Step
+from agent.reconcile.reconciler import Reconciler
+from agent.reconcile.status import Report, State
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Result:
+    report: Report
+    metrics: Metrics
+    backends: dict[Kind, Probe]
+
+
+class Engine:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        previous: Engine | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """``previous`` (after a config reload) hands over the counters, which must not reset."""
+        self.config = config
+        self._clock = clock
+        self._reconciler: Reconciler = app.build_reconciler(config)
+        self._backends = app.build_backends(config)
+        self._memo = FileMemo()
+        self._metrics = previous._metrics if previous else Metrics()
+
+    def reconcile(self) -> Result:
+        started = time.monotonic()
+        desired = load_directory(self.config.agent.profiles_dir, memo=self._memo)
+        report = self._reconciler.reconcile(desired)
+        elapsed = time.monotonic() - started
+        self._log(report)
+        self._metrics = self._count(report, elapsed)
+        return Result(report=report, metrics=self._metrics,
+                      backends={b.kind: b.probe() for b in self._backends})
+
+    def _count(self, report: Report, elapsed: float) -> Metrics:
+        m = self._metrics
+        buckets = list(m.duration_bucket_counts)
+        index = bisect.bisect_left(DURATION_BUCKETS, elapsed)
+        if index < len(buckets):
+            buckets[index] += 1
+        errors = Counter(m.errors_by_code)
+        errors.update(p.error_code for p in report.profiles if p.state is State.ERROR)
+        errors.update(e.code for e in report.file_errors)
+        return replace(
+            m,
+            reconciles=m.reconciles + 1,
+            duration_bucket_counts=tuple(buckets),
+            duration_sum_s=m.duration_sum_s + elapsed,
+            errors_by_code=dict(errors),
+            drift_repairs=m.drift_repairs + sum(1 for p in report.profiles
+                                                if p.step is Step.REPAIR),
+            last_success_at=self._clock() if report.ok else m.last_success_at,
+        )
+
+    @staticmethod
+    def _log(report: Report) -> None:
+        for p in report.profiles:
+            fields = {"PROFILE_KIND": p.key.kind.value, "PROFILE_NAME": p.key.name}
+            if p.state is State.ERROR:
+                log.error("%s: %s", p.key, p.message,
+                          extra={**fields, "ERROR_CODE": p.error_code})
+            elif p.step is Step.REPAIR:
+                log.warning("%s: repaired (changed on the host by someone else): %s", p.key,
+                            p.location, extra=fields)
+            elif p.step in (Step.ADD, Step.UPDATE):
+                log.info("%s: %s %s", p.key, "installed" if p.step is Step.ADD else "updated",
+                         p.location, extra=fields)
+        for key in report.removed:
+            log.info("%s: removed", key,
+                     extra={"PROFILE_KIND": key.kind.value, "PROFILE_NAME": key.name})
+        for error in report.file_errors:
+            log.error("%s", error, extra={"ERROR_CODE": error.code})
+
+
+def summary(report: Report) -> str:
+    """The one-line ``STATUS=`` text: counts by state and how long the last reconcile took."""
+    counts = report.counts()
+    parts = [f"{n} {state.lower()}" for state, n in sorted(counts.items())]
+    if report.file_errors:
+        parts.append(f"{len(report.file_errors)} unreadable file(s)")
+    body = ", ".join(parts) or "no profiles"
+    return f"{sum(counts.values())} profile(s): {body}; last reconcile took " \
+           f"{report.duration_s:.2f} s"

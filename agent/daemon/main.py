@@ -1,0 +1,87 @@
+"""``secprof daemon``: the long-running service systemd starts.
+
+Start-up: load the config, reconcile once from local state and caches only, tell systemd
+``READY=1``, then watch the desired-state directory, resync periodically and answer on the
+status socket. SIGHUP reloads the config (a bad one keeps the running one and says why); SIGTERM
+and SIGINT stop it cleanly. Stopping never unloads or deletes any profile.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+
+from agent import __version__
+from agent.api.server import ApiServer
+from agent.config import Config, load
+from agent.daemon.engine import Engine
+from agent.daemon.loop import Loop
+from agent.daemon.systemd import Notifier, setup_logging, watchdog_interval_s
+from agent.daemon.watch import Watcher
+from agent.fsutil import ensure_dir
+
+log = logging.getLogger(__name__)
+
+
+class Daemon:
+    def __init__(self, config: Config, config_path: Path | None) -> None:
+        self._config_path = config_path
+        self._notifier = Notifier()
+        self._stop = threading.Event()
+        ensure_dir(config.agent.profiles_dir)
+        self.loop = Loop(
+            engine=Engine(config),
+            load_config=lambda: load(self._config_path),
+            make_engine=lambda new, old: Engine(new, previous=old),
+            notifier=self._notifier,
+            on_config_change=self._config_changed,
+        )
+        self._watcher = Watcher(config.agent.profiles_dir, self.loop.changed)
+        self._api = ApiServer(config.agent.socket, config.agent.socket_group, self.loop)
+
+    def _config_changed(self, old: Config, new: Config) -> None:
+        if new.agent.profiles_dir != old.agent.profiles_dir:
+            ensure_dir(new.agent.profiles_dir)
+            self._watcher.stop()
+            self._watcher = Watcher(new.agent.profiles_dir, self.loop.changed)
+            self._watcher.start()
+        if (new.agent.socket, new.agent.socket_group) != (old.agent.socket,
+                                                          old.agent.socket_group):
+            log.warning("[agent] socket and socket_group take effect at the next restart")
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        if signum == signal.SIGHUP:
+            self.loop.reload_soon()
+        else:
+            self._stop.set()
+
+    def run(self) -> int:
+        for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._on_signal)
+        log.info("secprof %s starting", __version__)
+        # Watch before the first reconcile, so that nothing written meanwhile is missed.
+        self._watcher.start()
+        self._api.start()
+        self.loop.start()
+        interval = watchdog_interval_s()
+        try:
+            while not self._stop.wait(interval or 3600.0):
+                if interval and self.loop.alive(stale_after_s=2 * interval):
+                    self._notifier.watchdog()
+        finally:
+            self._notifier.stopping()
+            log.info("stopping; installed profiles stay as they are")
+            self._watcher.stop()
+            self.loop.stop()
+            self._api.close()
+        return 0
+
+
+def run(config_path: Path | None) -> int:
+    """Entry point for ``secprof daemon``; config errors propagate to the CLI (exit 78)."""
+    setup_logging()
+    config = load(config_path)
+    return Daemon(config, config_path).run()
