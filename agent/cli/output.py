@@ -25,7 +25,7 @@ def emit_json(doc: Any, out: TextIO = sys.stdout) -> None:
 
 
 def _detail(status: ProfileStatus) -> str:
-    if status.state in (State.ERROR, State.REMOVING, State.DISABLED):
+    if status.state in (State.ERROR, State.REMOVING, State.DISABLED, State.STALE):
         return f"{status.source} {status.message}".strip()
     return status.location
 
