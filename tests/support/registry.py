@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import bcrypt
+
 REGISTRY_BINARY = shutil.which("docker-registry") or "/usr/bin/docker-registry"
 START_TIMEOUT_S = 10.0
 
@@ -65,8 +67,6 @@ class RegistryServer:
             "health": {"storagedriver": {"enabled": False}},
         }
         if self.users:
-            import bcrypt  # only the auth tests need it
-
             lines = [f"{user}:{bcrypt.hashpw(pw.encode(), bcrypt.gensalt(rounds=4)).decode()}"
                      for user, pw in self.users.items()]
             htpasswd = self.root / "htpasswd"
