@@ -9,8 +9,12 @@ from typing import Any, TextIO
 
 from agent.reconcile.status import ProfileStatus, Report, State
 
+# Output streams default to the sys.stdout of the moment of the call, not of the import: a caller
+# that swaps sys.stdout (tests running the CLI in-process, redirect_stdout) gets what it expects.
 
-def table(rows: Sequence[Sequence[str]], out: TextIO = sys.stdout) -> None:
+
+def table(rows: Sequence[Sequence[str]], out: TextIO | None = None) -> None:
+    out = out or sys.stdout
     if not rows:
         return
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -19,7 +23,8 @@ def table(rows: Sequence[Sequence[str]], out: TextIO = sys.stdout) -> None:
         print("  ".join([*cells, row[-1]]).rstrip(), file=out)
 
 
-def emit_json(doc: Any, out: TextIO = sys.stdout) -> None:
+def emit_json(doc: Any, out: TextIO | None = None) -> None:
+    out = out or sys.stdout
     json.dump(doc, out, indent=2, sort_keys=False)
     out.write("\n")
 
@@ -30,7 +35,8 @@ def _detail(status: ProfileStatus) -> str:
     return status.location
 
 
-def print_report(report: Report, out: TextIO = sys.stdout) -> None:
+def print_report(report: Report, out: TextIO | None = None) -> None:
+    out = out or sys.stdout
     rows = [["KIND", "NAME", "STATE", "CHANGE", "DETAIL"]]
     for p in report.profiles:
         rows.append([p.key.kind.short, p.key.name, p.state.value,
