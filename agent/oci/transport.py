@@ -23,6 +23,7 @@ from urllib.parse import urlencode, urlsplit
 
 import oras.provider  # import before anything else from oras: its modules import in a cycle
 import requests
+import urllib3
 
 from agent.errors import RegistryError, RegistryUnreachable
 from agent.oci.auth import DEFAULT_TOKEN_LIFETIME_S, Challenge, Credential, HostAuth, Token
@@ -67,12 +68,13 @@ def registry_message(response: requests.Response, deadline: float) -> str:
 
 
 def read_body(response: requests.Response, limit: int, deadline: float, *,
-          truncate: bool = False) -> bytes:
+              truncate: bool = False) -> bytes:
     """Read a streamed body: at most ``limit`` bytes (more is an error unless ``truncate``), and
-    no later than ``deadline`` (the read timeout alone lets a slow sender go on for ever)."""
+    no later than ``deadline``. ``read1`` returns what has arrived; ``iter_content`` would wait
+    to fill its chunk, and the read timeout alone lets a slow sender go on for ever."""
     chunks, total = [], 0
     try:
-        for chunk in response.iter_content(chunk_size=65536):
+        while chunk := response.raw.read1(65536, decode_content=True):
             total += len(chunk)
             if total > limit:
                 if truncate:
@@ -84,7 +86,7 @@ def read_body(response: requests.Response, limit: int, deadline: float, *,
             if time.monotonic() > deadline:
                 raise RegistryUnreachable(f"{response.url}: the transfer took longer than the "
                                           "timeout", hint="raise [oci] timeout_s")
-    except requests.RequestException as exc:
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
         raise RegistryUnreachable(f"{response.url}: the transfer broke off: {exc}") from None
     finally:
         response.close()
