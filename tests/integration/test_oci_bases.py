@@ -146,7 +146,7 @@ def test_registry_down_keeps_the_profile_installed_and_stale(
     assert host.run_json(capsys, "apply")[1]["profiles"][0]["state"] == "Installed"
 
 
-def test_a_new_process_within_the_ttl_needs_no_registry(
+def test_a_new_process_within_the_ttl_needs_neither_registry_nor_http_stack(
         host: Host, registry: RegistryServer, capsys: pytest.CaptureFixture[str],
         tmp_path: Path) -> None:
     ref = f"oci://{registry.host}/profiles/base:v1"
@@ -155,8 +155,14 @@ def test_a_new_process_within_the_ttl_needs_no_registry(
     assert host.run_json(capsys, "apply")[0] == 0
     registry.stop()
     host.installed("app").unlink()
-    result = subprocess.run([str(SECPROF), "apply", "--config", str(host.config), "--json"],
-                            capture_output=True, text=True, timeout=60, check=False)
-    assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["profiles"][0]["state"] == "Installed"
+    # Served from the disk cache without even importing the HTTP stack (oras-py, requests).
+    script = ("import json, sys\nfrom agent.cli.main import main\n"
+              f"code = main(['apply', '--config', {str(host.config)!r}, '--json'])\n"
+              "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('oras', 'requests'))\n"
+              "print(json.dumps({'code': code, 'heavy': heavy}))\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=60, check=False)
+    *report, last = result.stdout.strip().splitlines()
+    assert json.loads(last) == {"code": 0, "heavy": []}, result.stderr
+    assert json.loads("\n".join(report))["profiles"][0]["state"] == "Installed"
     assert syscalls(host.installed("app")) == {"read", "futex"}
