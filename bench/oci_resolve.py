@@ -29,8 +29,9 @@ import requests
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from agent.oci.artifact import Format, Platform, pack  # noqa: E402
+from agent.oci.artifact import Format, Platform  # noqa: E402
 from agent.oci.cache import OciCache  # noqa: E402
+from agent.oci.pack import pack  # noqa: E402
 from agent.oci.reference import parse, parse_scope  # noqa: E402
 from agent.oci.registry import RegistryClient  # noqa: E402
 from agent.oci.source import OciSource, SourceSettings  # noqa: E402

@@ -22,8 +22,10 @@ from agent.cli.output import emit_json, table
 from agent.config import Config, load
 from agent.errors import ResolveError, UsageError
 from agent.fsutil import atomic_write
-from agent.oci.artifact import Format, Platform, pack, read_profile
+from agent.oci.artifact import Format, Platform, read_profile
 from agent.oci.auth import Credential
+from agent.oci.cache import Listing
+from agent.oci.pack import pack
 from agent.oci.reference import Reference, parse
 
 
@@ -177,7 +179,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _cache_list(args: argparse.Namespace, config: Config, listing: Any) -> int:
+def _cache_list(args: argparse.Namespace, config: Config, listing: Listing) -> int:
     now = time.time()
     rows: list[dict[str, Any]] = []
     for key, record in listing.resolved:

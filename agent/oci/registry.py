@@ -23,8 +23,9 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 import requests
 
 from agent.errors import RegistryError
-from agent.oci.artifact import ACCEPT, Packed
+from agent.oci.artifact import ACCEPT
 from agent.oci.auth import Credential, HostAuth
+from agent.oci.pack import Packed
 from agent.oci.reference import DIGEST_RE, Reference
 from agent.oci.transport import HostTransport, HttpPolicy, read_body, registry_message
 from agent.seccomp.render import digest as sha256_digest

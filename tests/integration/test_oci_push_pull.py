@@ -11,7 +11,8 @@ import pytest
 from agent import app
 from agent.config import load
 from agent.errors import RegistryError
-from agent.oci.artifact import SPO_ARTIFACT_TYPE, Format, Packed, Platform, pack
+from agent.oci.artifact import SPO_ARTIFACT_TYPE, Format, Platform
+from agent.oci.pack import Packed, pack
 from agent.oci.reference import parse
 from agent.seccomp.render import digest
 from tests.support.host import Host, seccomp_profile

@@ -12,11 +12,11 @@ from agent.oci.artifact import (
     TITLE,
     Format,
     Platform,
-    pack,
     parse_manifest,
     read_profile,
     select_layer,
 )
+from agent.oci.pack import pack
 from agent.seccomp.render import digest
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

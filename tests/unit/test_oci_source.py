@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from agent.errors import AgentError, RegistryError, RegistryUnreachable, VerificationError
-from agent.oci.artifact import Format, Platform, pack
+from agent.oci.artifact import Format, Platform
 from agent.oci.cache import OciCache
+from agent.oci.pack import pack
 from agent.oci.reference import Reference, parse_scope
 from agent.oci.source import OciSource, SourceSettings
 from agent.oci.trust import TrustPolicy, TrustStore
