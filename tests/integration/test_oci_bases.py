@@ -166,3 +166,22 @@ def test_a_new_process_within_the_ttl_needs_neither_registry_nor_http_stack(
     assert json.loads(last) == {"code": 0, "heavy": []}, result.stderr
     assert json.loads("\n".join(report))["profiles"][0]["state"] == "Installed"
     assert syscalls(host.installed("app")) == {"read", "futex"}
+
+
+def test_cache_commands(host: Host, registry: RegistryServer,
+                        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    ref = f"oci://{registry.host}/profiles/base:v1"
+    pushed = push(host, capsys, tmp_path, ref, seccomp_profile("base"))
+    host.write_profile("app", seccomp_profile("app", base=ref))
+    assert host.run_json(capsys, "apply")[0] == 0
+    code, listing = host.run_json(capsys, "cache", "list")
+    assert code == 0
+    [entry] = listing["references"]
+    assert (entry["reference"], entry["digest"], entry["fresh"]) == (ref, pushed, True)
+    assert listing["content"]["entries"] == 1
+    code, out, _ = host.run(capsys, "cache", "list")
+    assert ref in out
+    assert "fresh" in out
+    assert host.run_json(capsys, "cache", "prune")[1]["removed"] == 0
+    assert host.run_json(capsys, "cache", "clear")[1]["removed"] == 2
+    assert host.run_json(capsys, "cache", "list")[1]["references"] == []

@@ -188,3 +188,27 @@ def test_wrong_credentials_for_a_base_are_a_clear_error(
         source.fetch(f"oci://{auth_registry.host}/profiles/base:v1")
     assert info.value.code == "registry-auth-failed"
     assert "alice" in info.value.message
+
+
+def test_username_flag_with_password_from_the_environment(
+        auth_registry: RegistryServer, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    machine = Host(tmp_path / "auth-host")
+    machine.root.mkdir()
+    machine.write_config(insecure=[auth_registry.host],
+                         trust=[f"{auth_registry.host}/profiles"])
+    profile = tmp_path / "p.yaml"
+    profile.write_text(seccomp_profile("base"))
+    ref = f"oci://{auth_registry.host}/profiles/base:v1"
+    monkeypatch.delenv("PASSWORD", raising=False)
+    code, _, err = machine.run(capsys, "push", "--sign=none", "-u", "alice", "-f",
+                               str(profile), ref)
+    assert code == 2
+    assert "PASSWORD" in err
+    monkeypatch.setenv("PASSWORD", "wonderland")
+    code, _, err = machine.run(capsys, "push", "--sign=none", "-u", "alice", "-f",
+                               str(profile), ref)
+    assert code == 0, err
+    code, out, err = machine.run(capsys, "pull", "-u", "alice", ref)
+    assert code == 0, err
+    assert out == profile.read_text()
