@@ -15,8 +15,8 @@ import re
 from dataclasses import dataclass, replace
 
 from agent.errors import ResolveError
+from agent.model.seccomp import OCI_PREFIX
 
-OCI_SCHEME = "oci://"
 DEFAULT_TAG = "latest"
 MAX_NAME_LENGTH = 255  # registry/repository, as the distribution spec bounds it
 
@@ -54,7 +54,7 @@ class Reference:
     def __str__(self) -> str:
         tag = f":{self.tag}" if self.tag else ""
         digest = f"@{self.digest}" if self.digest else ""
-        return f"{OCI_SCHEME}{self.name}{tag}{digest}"
+        return f"{OCI_PREFIX}{self.name}{tag}{digest}"
 
 
 def _invalid(text: str, why: str) -> ResolveError:
@@ -89,10 +89,10 @@ def _repository_problem(path: str) -> str | None:
 
 def parse(text: str, *, require_scheme: bool = True) -> Reference:
     """Parse ``text``; without ``require_scheme`` the ``oci://`` prefix is optional (CLI)."""
-    if text.startswith(OCI_SCHEME):
-        rest = text[len(OCI_SCHEME):]
+    if text.startswith(OCI_PREFIX):
+        rest = text[len(OCI_PREFIX):]
     elif require_scheme:
-        raise _invalid(text, f"it must start with {OCI_SCHEME}")
+        raise _invalid(text, f"it must start with {OCI_PREFIX}")
     else:
         rest = text
     rest, _, digest = rest.partition("@")
@@ -154,7 +154,7 @@ class Scope:
 
 def parse_scope(text: str) -> Scope:
     """``host[:port][/repository/prefix]`` (no scheme, tag or digest); raises ValueError."""
-    if text.startswith(OCI_SCHEME) or "@" in text:
+    if text.startswith(OCI_PREFIX) or "@" in text:
         raise ValueError("write host[:port][/repository] without oci://, tag or digest")
     host_text, _, path = text.partition("/")
     host = parse_host(host_text)
