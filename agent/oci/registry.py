@@ -107,13 +107,9 @@ class RegistryClient:
         if response.status_code != 200:
             raise self._refused(ref, response, deadline, f"manifest {digest}",
                                 "artifact-not-found")
-        try:
-            raw = read_body(response, MAX_MANIFEST_BYTES, deadline)
-        except RegistryError as exc:
-            if exc.code != "size-exceeded":
-                raise
-            raise RegistryError(f"{ref.name}@{digest}: the manifest is larger than "
-                                f"{MAX_MANIFEST_BYTES} bytes", code="manifest-too-large") from None
+        raw = read_body(response, MAX_MANIFEST_BYTES, deadline, oversize=RegistryError(
+            f"{ref.name}@{digest}: the manifest is larger than {MAX_MANIFEST_BYTES} bytes",
+            code="manifest-too-large"))
         _check(raw, digest, f"{ref.name}@{digest}: manifest")
         return raw
 
@@ -128,13 +124,9 @@ class RegistryClient:
         response, deadline = self._request(ref, "GET", f"blobs/{digest}")
         if response.status_code != 200:
             raise self._refused(ref, response, deadline, f"blob {digest}", "blob-not-found")
-        try:
-            data = read_body(response, size, deadline)
-        except RegistryError as exc:
-            if exc.code != "size-exceeded":
-                raise
-            raise RegistryError(f"{where}: the registry sent more than the {size} bytes the "
-                                "manifest says", code="size-mismatch") from None
+        data = read_body(response, size, deadline, oversize=RegistryError(
+            f"{where}: the registry sent more than the {size} bytes the manifest says",
+            code="size-mismatch"))
         if len(data) != size:
             raise RegistryError(f"{where}: the registry sent {len(data)} bytes, the manifest "
                                 f"says {size}", code="size-mismatch")

@@ -68,10 +68,11 @@ def registry_message(response: requests.Response, deadline: float) -> str:
 
 
 def read_body(response: requests.Response, limit: int, deadline: float, *,
-              truncate: bool = False) -> bytes:
-    """Read a streamed body: at most ``limit`` bytes (more is an error unless ``truncate``), and
-    no later than ``deadline``. ``read1`` returns what has arrived; ``iter_content`` would wait
-    to fill its chunk, and the read timeout alone lets a slow sender go on for ever."""
+              oversize: RegistryError | None = None, truncate: bool = False) -> bytes:
+    """Read a streamed body: at most ``limit`` bytes, and no later than ``deadline``. More than
+    ``limit`` raises ``oversize`` (or a generic error), unless ``truncate``. ``read1`` returns
+    what has arrived; ``iter_content`` would wait to fill its chunk, and the read timeout alone
+    lets a slow sender go on for ever."""
     chunks, total = [], 0
     try:
         while chunk := response.raw.read1(65536, decode_content=True):
@@ -80,8 +81,8 @@ def read_body(response: requests.Response, limit: int, deadline: float, *,
                 if truncate:
                     chunks.append(chunk[: limit - (total - len(chunk))])
                     break
-                raise RegistryError(f"{response.url}: the body is larger than {limit} bytes",
-                                    code="size-exceeded")
+                raise oversize or RegistryError(
+                    f"{response.url}: the body is larger than {limit} bytes")
             chunks.append(chunk)
             if time.monotonic() > deadline:
                 raise RegistryUnreachable(f"{response.url}: the transfer took longer than the "
