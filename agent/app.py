@@ -6,25 +6,58 @@ paths and wiring; tests build the same objects from a config that points into a 
 
 from __future__ import annotations
 
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 from agent.backends.base import Backend
 from agent.backends.seccomp import SeccompBackend
 from agent.config import Config
 from agent.model.manifests import DesiredState, load_directory
 from agent.model.parsecache import ParseCache
+from agent.oci.artifact import Platform
+from agent.oci.auth import Credential, auth_file, load_credentials
+from agent.oci.cache import OciCache
+from agent.oci.source import OciSource, Registry, SourceSettings
+from agent.oci.trust import TrustStore
 from agent.reconcile.ledger import LedgerStore
 from agent.reconcile.reconciler import Reconciler
+from agent.seccomp.resolve import BaseSource, Fetched
+
+if TYPE_CHECKING:
+    from agent.oci.registry import RegistryClient
 
 
 def build_backends(config: Config) -> list[Backend]:
     return [SeccompBackend(config.seccomp.root, config.seccomp.subdir)]
 
 
-def build_reconciler(config: Config) -> Reconciler:
+class _OnFirstUse:
+    """Builds the OCI source (disk cache, trust store) only when an ``oci://`` base is really
+    resolved: a host with only local profiles never opens the cache."""
+
+    def __init__(self, build: Callable[[], OciSource]) -> None:
+        self._build = build
+        self._source: OciSource | None = None
+
+    def fetch(self, reference: str) -> Fetched:
+        if self._source is None:
+            self._source = self._build()
+        return self._source.fetch(reference)
+
+
+def build_reconciler(config: Config, *, network: bool = True) -> Reconciler:
+    """``network=False``: ``oci://`` bases come from the cache only (the daemon's first
+    reconcile after boot must not wait for a registry)."""
     (seccomp,) = build_backends(config)
+    oci: BaseSource = _OnFirstUse(lambda: build_oci_source(config, network=network))
     return Reconciler(
         backend=seccomp,
         ledger=LedgerStore(config.agent.state_dir),
         max_depth=config.seccomp.max_base_depth,
+        oci=oci,
     )
 
 
@@ -35,3 +68,45 @@ def load_desired(config: Config, *, read_only: bool = False) -> DesiredState:
     if not read_only:
         cache.save()
     return desired
+
+
+def oci_cache(config: Config) -> OciCache:
+    return OciCache(config.agent.cache_dir / "oci", max_entries=config.oci.cache_max_entries,
+                    max_bytes=config.oci.cache_max_bytes, clock=time.time)
+
+
+def build_registry(config: Config, *, login: tuple[str, Credential] | None = None
+                   ) -> RegistryClient:
+    """The registry client; ``login`` (host, credential) overrides the auth file for one host.
+
+    Imported here, not at the top: it brings oras-py and requests, which only a command that
+    really talks to a registry should pay for."""
+    from agent.oci.registry import RegistryClient  # noqa: PLC0415 -- lazy, see above
+    from agent.oci.transport import HttpPolicy  # noqa: PLC0415
+
+    path, explicit = auth_file(config.oci.auth_file, os.environ, Path.home())
+    credentials = load_credentials(path, explicit=explicit)
+    if login is not None:
+        credentials[login[0]] = login[1]
+    policy = HttpPolicy(timeout_s=config.oci.timeout_s,
+                        connect_timeout_s=config.oci.connect_timeout_s,
+                        retries=config.oci.retries,
+                        plain_http=frozenset(config.oci.insecure_registries))
+    return RegistryClient(policy=policy, credentials=credentials)
+
+
+def build_oci_source(config: Config, *, network: bool = True,
+                     registry: Callable[[], Registry] | None = None) -> OciSource:
+    """The ``oci://`` base source; the registry client is built on its first network use."""
+    oci = config.oci
+    return OciSource(
+        trust=TrustStore(config.trust),
+        cache=oci_cache(config),
+        registry=registry or (lambda: build_registry(config)),
+        settings=SourceSettings(tag_ttl_s=oci.tag_ttl_s, max_profile_bytes=oci.max_profile_bytes,
+                                failure_backoff_s=oci.failure_backoff_s,
+                                failure_backoff_max_s=oci.failure_backoff_max_s),
+        platform=Platform.host(),
+        clock=time.time,
+        network=network,
+    )

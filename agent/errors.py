@@ -11,6 +11,8 @@ an optional ``hint`` that tells the operator what to do next::
     ├── ResolveError          a seccomp base chain cannot be resolved (missing base, cycle, depth)
     ├── ValidationError       a merged profile is rejected (libseccomp, runtime constraints)
     ├── RegistryError         an OCI registry could not serve what was asked
+    │   └── RegistryUnreachable   … because it could not be reached (network, timeout, 5xx):
+    │                             the one case where a cached last known good may stand in
     ├── VerificationError     an OCI artifact's signature does not verify under its trust policy
     ├── BackendError          a host mutation failed (argv, exit code, stderr tail)
     └── DaemonUnavailable     the CLI cannot reach the daemon's socket (exit 69)
@@ -108,6 +110,17 @@ class ValidationError(AgentError):
 
 class RegistryError(AgentError):
     default_code = "registry-error"
+
+
+class RegistryUnreachable(RegistryError):
+    """The registry did not answer usefully (connection, timeout, 429/5xx after retries).
+
+    Distinct from every other :class:`RegistryError` because it says nothing about the artifact:
+    a cached last known good may be used instead. A refusal (401/403/404) or a digest mismatch
+    is an answer, and never falls back.
+    """
+
+    default_code = "registry-unreachable"
 
 
 class VerificationError(AgentError):

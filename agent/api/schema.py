@@ -23,6 +23,7 @@ def link_json(link: Link) -> dict[str, Any]:
         "source": link.source,
         "signer": link.signer,
         "stale": link.stale,
+        "staleReason": link.stale_reason,
     }
 
 

@@ -77,10 +77,13 @@ def cmd_resolve(args: argparse.Namespace) -> int:
         return EXIT_OK
     rows = [["#", "REFERENCE", "DIGEST", "SOURCE"]]
     for i, link in enumerate(built.resolution.chain):
-        rows.append([str(i), link.reference, link.digest, link.source])
+        rows.append([str(i), link.reference, link.digest,
+                     f"{link.source} ({link.signer})" if link.signer else link.source])
     table(rows)
     print(f"\nmerged profile ({built.digest}):")
     print(pretty(built.resolution.merged.spec), end="")
+    for reason in built.resolution.stale_reasons():
+        print(f"stale: {reason}")
     for note in built.notes:
         print(f"note: {note}")
     for warning in built.warnings:

@@ -11,6 +11,7 @@ import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from agent import __version__
 from agent.errors import AgentError, ConfigError, DaemonUnavailable, UsageError
@@ -73,7 +74,50 @@ def build_parser() -> argparse.ArgumentParser:
                        help="check manifest files or directories without installing anything")
     p.add_argument("paths", metavar="PATH", nargs="+", help="file or directory")
     p.set_defaults(handler=_command("local", "cmd_validate"))
+    _oci_commands(sub, common)
     return parser
+
+
+def _oci_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    login = _Parser(add_help=False)
+    login.add_argument("-u", "--username", metavar="USER",
+                       help="registry user; the password comes from $PASSWORD")
+
+    p = sub.add_parser("push", parents=[common, login],
+                       help="push seccomp profiles to a registry as an OCI artifact")
+    p.add_argument("-f", "--profiles", action="append", default=[], metavar="FILE",
+                   help="profile file; repeat (or separate with commas) for several platforms")
+    p.add_argument("-p", "--platforms", action="append", default=[], metavar="OS/ARCH[/VAR]",
+                   help="platform of the -f file at the same position (default: this host's, "
+                   "for a single file)")
+    p.add_argument("-a", "--annotations", action="append", default=[], metavar="KEY:VALUE",
+                   help="annotation for every layer; repeat for several")
+    p.add_argument("--format", choices=("spo", "kep6061"), default="spo",
+                   help="spo: SeccompProfile YAML, one layer per platform (default); kep6061: "
+                   "one plain runtime-spec JSON profile for container runtimes")
+    p.add_argument("--sign", metavar="MODE", default="",
+                   help="none: push unsigned (required: signing is not available yet)")
+    p.add_argument("reference", metavar="REF", help="[oci://]host[:port]/repository[:tag]")
+    p.set_defaults(handler=_command("oci", "cmd_push"))
+
+    p = sub.add_parser("pull", parents=[common, login],
+                       help="fetch a profile artifact (trust policy and digests checked)")
+    p.add_argument("-o", "--output-file", metavar="FILE", default="-",
+                   help="where to write the profile (default: standard output)")
+    p.add_argument("-p", "--platform", metavar="OS/ARCH[/VAR]",
+                   help="platform whose profile to take (default: this host's)")
+    p.add_argument("reference", metavar="REF",
+                   help="[oci://]host[:port]/repository[:tag][@sha256:...]")
+    p.set_defaults(handler=_command("oci", "cmd_pull"))
+
+    p = sub.add_parser("cache", help="show or empty the OCI base profile cache")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser,
+                               required=True)
+    for action, text in (("list", "cached references, their digests and failures"),
+                         ("prune", "drop failures that are due and content nothing uses"),
+                         ("clear", "drop everything (bases are fetched again when needed)")):
+        a = actions.add_parser(action, parents=[common], help=text)
+        a.set_defaults(handler=_command("oci", "cmd_cache"))
 
 
 def _print_error(error: AgentError) -> None:

@@ -46,7 +46,11 @@ class Engine:
         self._reconciler: Reconciler = app.build_reconciler(config)
         self._backends = app.build_backends(config)
         self._memo = FileMemo()
-        self._metrics = previous._metrics if previous else Metrics()
+        self._metrics: Metrics = previous.metrics if previous else Metrics()
+
+    @property
+    def metrics(self) -> Metrics:
+        return self._metrics
 
     def reconcile(self) -> Result:
         started = time.monotonic()

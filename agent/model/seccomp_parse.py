@@ -11,9 +11,11 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
+from agent.errors import ResolveError
 from agent.fsutil import name_problem
 from agent.model import seccomp as m
 from agent.model.decode import Node
+from agent.oci import reference
 
 _RUNTIME_FIELDS = (
     "defaultAction",
@@ -144,8 +146,10 @@ def _base(fields: dict[str, Node]) -> str | None:
     if not base:
         return None
     if base.startswith(m.OCI_PREFIX):
-        if len(base) == len(m.OCI_PREFIX):
-            node.fail("an oci:// reference needs a registry and repository")
+        try:
+            reference.parse(base)
+        except ResolveError as exc:
+            node.fail(exc.message, code=exc.code, hint=exc.hint)
         return base
     problem = name_problem(base)
     if problem:

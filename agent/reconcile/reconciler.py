@@ -209,7 +209,10 @@ class Reconciler:
                            message="disabled: not installed, still usable as a base")
         if not applied and step is not None and step.mutates:
             return replace(status, state=State.PENDING)
-        return replace(status, state=State.STALE if built.resolution.stale else State.INSTALLED)
+        if built.resolution.stale:
+            return replace(status, state=State.STALE, message="a base is served from the cache: "
+                           + "; ".join(built.resolution.stale_reasons()))
+        return replace(status, state=State.INSTALLED)
 
 
 def _field_message(error: ManifestError) -> str:

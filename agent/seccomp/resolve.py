@@ -27,6 +27,7 @@ class Link:
     source: str  # the document it came from, or the registry repository
     signer: str = ""  # who signed an oci:// link ("" for local links)
     stale: bool = False  # served from the cache because the registry could not be reached
+    stale_reason: str = ""  # why, and which cached digest stands in
     spec: SeccompSpec = field(repr=False, compare=False)
 
     @property
@@ -57,6 +58,10 @@ class Resolution:
     @property
     def stale(self) -> bool:
         return any(link.stale for link in self.chain)
+
+    def stale_reasons(self) -> tuple[str, ...]:
+        """``"<reference>: <why>"`` for each link served from the cache."""
+        return tuple(f"{link.reference}: {link.stale_reason}" for link in self.chain if link.stale)
 
     def notes(self) -> tuple[str, ...]:
         """Human notes about what the merge replaced or dropped."""
@@ -151,8 +156,8 @@ class Resolver:
         if ref.startswith(OCI_PREFIX):
             if self._oci is None:
                 raise _ChainProblem(
-                    list(self._stack), "OCI bases are not supported yet", "oci-unsupported",
-                    "copy the base profile into the desired-state directory and name it locally",
+                    list(self._stack), f"{ref} is an OCI base, which this command does not fetch",
+                    "oci-unsupported", "resolve it with secprof resolve or secprof apply",
                 )
             try:
                 fetched = self._oci.fetch(ref)

@@ -105,7 +105,7 @@ def test_oci_base_without_source_is_an_error_not_a_crash() -> None:
     with pytest.raises(ResolveError) as exc:
         resolver(state(profile("a", "oci://registry.example/profiles/base:v1"))).resolve("a")
     assert exc.value.code == "oci-unsupported"
-    assert "OCI bases are not supported yet" in str(exc.value)
+    assert "is an OCI base, which this command does not fetch" in str(exc.value)
 
 
 class _Source:

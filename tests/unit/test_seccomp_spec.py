@@ -81,7 +81,7 @@ RULE = "syscalls:\n  - {names: [read], action: SCMP_ACT_ERRNO, %s}"
     ("defaultAction: SCMP_ACT_ERRNO\nbaseProfileName: ../etc",
      "p.yaml[0] spec.baseProfileName: '../etc' is not a valid name"),
     ("defaultAction: SCMP_ACT_ERRNO\nbaseProfileName: 'oci://'",
-     "p.yaml[0] spec.baseProfileName: an oci:// reference needs a registry and repository"),
+     "p.yaml[0] spec.baseProfileName: 'oci://' is not a valid OCI reference"),
     ("defaultAction: SCMP_ACT_ERRNO\nstate: Paused",
      'p.yaml[0] spec.state: unknown state "Paused"'),
     ("defaultAction: SCMP_ACT_ERRNO\ndisabled: 'yes'",
