@@ -12,6 +12,7 @@ an optional ``hint`` that tells the operator what to do next::
     ├── ValidationError       a merged profile is rejected (libseccomp, runtime constraints)
     ├── RegistryError         an OCI registry could not serve what was asked
     ├── VerificationError     an OCI artifact's signature does not verify under its trust policy
+    ├── SigningError          an artifact cannot be signed (key, password, signing services)
     ├── BackendError          a host mutation failed (argv, exit code, stderr tail)
     └── DaemonUnavailable     the CLI cannot reach the daemon's socket (exit 69)
 
@@ -112,6 +113,10 @@ class RegistryError(AgentError):
 
 class VerificationError(AgentError):
     default_code = "signature-invalid"
+
+
+class SigningError(AgentError):
+    default_code = "signing-failed"
 
 
 class BackendError(AgentError):

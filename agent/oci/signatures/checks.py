@@ -14,7 +14,8 @@ checks below, built on ``cryptography`` only, mirroring what cosign and sigstore
 * :func:`verify_signature` — one signature with one public key.
 
 Every failure raises :class:`agent.errors.VerificationError` with its code; nothing here returns
-"false" for a caller to forget to test, except :func:`verify_signature`, whose callers pick the code.
+"false" for a caller to forget to test, except :func:`verify_signature`, whose callers pick
+the code.
 """
 
 from __future__ import annotations
@@ -79,6 +80,16 @@ def verify_signature(
     except (InvalidSignature, UnsupportedAlgorithm, ValueError):
         return False
     return True
+
+
+def same_public_key(pem: bytes, key: LogPublicKey) -> bool:
+    """Whether ``pem`` (a PEM public key, as a log entry records it) is ``key``."""
+    try:
+        logged = serialization.load_pem_public_key(pem)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        return False
+    spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    return bool(logged.public_bytes(*spki) == key.public_bytes(*spki))
 
 
 def integrated_at(entry: LogEntry) -> datetime:
@@ -185,7 +196,8 @@ def verify_sct(cert: x509.Certificate, issuer: x509.Certificate, root: TrustRoot
             continue
         millis = (when - _EPOCH) // timedelta(milliseconds=1)  # exact: no float round trip
         # digitally-signed struct of RFC 6962 §3.2: version, signature_type=certificate_timestamp,
-        # timestamp, entry_type=precert_entry, issuer_key_hash, TBS<1..2^24-1>, extensions<0..2^16-1>
+        # timestamp, entry_type=precert_entry, issuer_key_hash, TBS<1..2^24-1>,
+        # extensions<0..2^16-1>
         signed = (
             struct.pack("!BBQH", sct.version.value, 0, millis, 1)
             + issuer_key_hash

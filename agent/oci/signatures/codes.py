@@ -44,7 +44,7 @@ SCT_INVALID = "sct-invalid"
 TLOG_MISSING = "tlog-missing"
 """The policy needs a transparency-log entry and the signature has none."""
 TLOG_INVALID = "tlog-invalid"
-"""The log entry's signed promise (SET) or inclusion proof does not verify, or its log is unknown."""
+"""The log entry's signed promise (SET) or inclusion proof fails, or its log is unknown."""
 TLOG_INCONSISTENT = "tlog-inconsistent"
 """The log entry verifies but records another signature, key or certificate."""
 TRUST_ROOT_INVALID = "trust-root-invalid"
@@ -75,7 +75,7 @@ ALL_CODES = (
 )
 
 _HINTS = {
-    SIGNATURE_MISSING: "sign the artifact (secprof push signs it), or set verify = false for this scope",
+    SIGNATURE_MISSING: "sign the artifact (secprof push), or set verify = false for this scope",
     SIGNATURE_MALFORMED: "the signature was not written by cosign or secprof, or was damaged",
     SIGNATURE_INVALID: "the artifact was signed by another key, or the signature was altered",
     PAYLOAD_INVALID: "only cosign image signatures are accepted, not attestations of other kinds",

@@ -49,7 +49,7 @@ class LegacyLayer:
 
 
 def parse_annotations(annotations: Mapping[str, str]) -> LegacySignature:
-    """Decode a layer's annotations; ``signature-missing``/``-malformed`` when they are not usable."""
+    """Decode a layer's annotations (``signature-missing``/``-malformed`` when unusable)."""
     for key, value in annotations.items():
         if not isinstance(value, str) or len(value) > MAX_ANNOTATION_BYTES:
             codes.fail(

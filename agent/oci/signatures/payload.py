@@ -39,7 +39,7 @@ class SimpleSigning:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Statement:
-    """The claims of an in-toto statement: (name, sha256 hex) per subject, and the predicate type."""
+    """An in-toto statement's claims: (name, sha256 hex) per subject, and the predicate type."""
 
     subjects: tuple[tuple[str | None, str | None], ...]
     predicate_type: str

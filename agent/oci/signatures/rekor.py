@@ -70,8 +70,8 @@ def parse_cosign_bundle(text: str) -> LogEntry:
         entry = doc["Payload"]
         return LogEntry(
             body=_b64(entry["body"]),
-            integrated_time=_int(entry["integratedTime"]),
-            log_index=_int(entry["logIndex"]),
+            integrated_time=parse_int(entry["integratedTime"]),
+            log_index=parse_int(entry["logIndex"]),
             log_id=bytes.fromhex(_str(entry["logID"])),
             signed_entry_timestamp=_b64(doc["SignedEntryTimestamp"]),
         )
@@ -111,7 +111,7 @@ def hashedrekord_body(*, sha256_hex: str, signature: bytes, public_key_pem: byte
 
 
 def parse_hashedrekord(body: bytes) -> HashedRekord:
-    """A logged ``hashedrekord`` 0.0.1 body; ``tlog-inconsistent`` if the log recorded another kind."""
+    """A logged ``hashedrekord`` 0.0.1 body (``tlog-inconsistent`` if it is another kind)."""
     spec = _spec(body, "hashedrekord")
     try:
         digest = spec["data"]["hash"]
@@ -192,7 +192,7 @@ def _str(value: Any) -> str:
     return value
 
 
-def _int(value: Any) -> int:
+def parse_int(value: Any) -> int:
     # Rekor's JSON has integers; protobuf JSON (bundles) writes int64 as strings.
     if isinstance(value, str) and re.fullmatch(r"[0-9]{1,19}", value):
         value = int(value)

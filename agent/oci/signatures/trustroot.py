@@ -125,7 +125,7 @@ class TrustRoot:
 
     @classmethod
     def from_file(cls, path: Path) -> TrustRoot:
-        """Read and parse a ``trusted_root.json`` file (read once: id and checks share the bytes)."""
+        """Read and parse a ``trusted_root.json`` (read once: id and checks share the bytes)."""
         try:
             with path.open("rb") as f:
                 data = f.read(MAX_TRUST_ROOT_BYTES + 1)
@@ -148,7 +148,7 @@ class TrustRoot:
 
 
 def production_root_path() -> Path:
-    """Where the sigstore wheel keeps its production ``trusted_root.json`` (without importing it)."""
+    """Where the sigstore wheel keeps its production ``trusted_root.json`` (not importing it)."""
     spec = importlib.util.find_spec("sigstore")
     if spec is None or not spec.submodule_search_locations:
         _bad("production trusted root", "the sigstore package is not installed")

@@ -7,7 +7,8 @@ of them passed:
 
 1. decode the material (``signature-missing``, ``signature-malformed``);
 2. keyless: the certificate at the log's integration time — validity, chain, code-signing, SCT
-   (``certificate-*``, ``sct-invalid``) — then issuer and identity (``issuer-``/``identity-mismatch``);
+   (``certificate-*``, ``sct-invalid``) — then issuer and identity
+   (``issuer-mismatch``, ``identity-mismatch``);
 3. the log entry: its SET (``tlog-invalid``), and that it logged this very signature, certificate
    or key (``tlog-inconsistent``) over this very payload (``payload-tampered``);
 4. the signature over the payload (``signature-invalid``);
@@ -21,12 +22,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from agent.oci.signatures import codes
 from agent.oci.signatures.checks import (
     integrated_at,
+    same_public_key,
     verify_certificate,
     verify_sct,
     verify_set,
@@ -126,7 +126,7 @@ def _with_keys(payload: bytes, sig: LegacySignature, policy: PublicKeys, now: da
             codes.SIGNATURE_INVALID,
             f"signature does not verify with any of the {len(policy.parsed)} trusted keys",
         )
-    if body is not None and not _same_key(body.public_key_pem, key):
+    if body is not None and not same_public_key(body.public_key_pem, key):
         codes.fail(codes.TLOG_INCONSISTENT, "the log entry holds another public key")
     return Signer(key=key, entry=entry)
 
@@ -142,12 +142,3 @@ def _check_entry(
     if body.signature != signature:
         codes.fail(codes.TLOG_INCONSISTENT, "the log entry records another signature")
     return body
-
-
-def _same_key(pem: bytes, key: LogPublicKey) -> bool:
-    try:
-        logged = load_pem_public_key(pem)
-    except (ValueError, TypeError):
-        return False
-    der = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    return bool(logged.public_bytes(*der) == key.public_bytes(*der))
