@@ -11,25 +11,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from pathlib import Path
-
 import pytest
 
 from agent.errors import VerificationError
 from agent.oci.signatures import Keyless, TrustRoot, verify_bundle, verify_legacy
+from tests.support.vectors import VECTORS
 
-_HERE = Path(__file__).resolve()
-VECTORS = next(
-    (
-        p
-        for p in (
-            _HERE.parents[4] / "shared" / "sigstore-vectors",
-            Path("/work/shared/sigstore-vectors"),
-        )
-        if p.is_dir()
-    ),
-    None,
-)
 pytestmark = pytest.mark.skipif(VECTORS is None, reason="shared/sigstore-vectors is not available")
 
 REAL_DIGEST = "sha256:c05263d2ff654c3a94243662440913f045075d59c436e2c69e9145ec2b87a321"
