@@ -342,7 +342,7 @@ class FakeSigstore:
         )
 
     def log_key_signature(self, layer: LegacyLayer, key: ec.EllipticCurvePrivateKey) -> LegacyLayer:
-        """``layer`` (signed with ``key``) with a log entry added, as ``cosign sign --key`` makes it."""
+        """``layer`` (signed with ``key``) plus a log entry, as ``cosign sign --key`` makes it."""
         signature = base64.b64decode(layer.annotations[legacy.SIGNATURE])
         pub_pem = key.public_key().public_bytes(
             _PEM, serialization.PublicFormat.SubjectPublicKeyInfo

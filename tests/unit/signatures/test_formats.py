@@ -127,7 +127,9 @@ def test_bundle_round_trip() -> None:
         entries=(BundleEntry(entry=entry, kind="dsse", version="0.0.1"),),
     )
     parsed = parse_bundle(raw)
-    assert parsed.public_key_hint == "hint" and parsed.certificate is None
-    assert parsed.entries[0].entry == entry and parsed.signatures == (b"sig",)
+    assert parsed.public_key_hint == "hint"
+    assert parsed.certificate is None
+    assert parsed.entries[0].entry == entry
+    assert parsed.signatures == (b"sig",)
     with pytest.raises(ValueError):
         build_bundle(payload_type="t", payload=b"", signature=b"")

@@ -60,7 +60,8 @@ def test_production_root_comes_from_the_wheel() -> None:
     root = TrustRoot.production()
     assert production_root_path().is_file()
     assert any(log.base_url == "https://rekor.sigstore.dev" for log in root.tlogs)
-    assert len(root.authorities) == 2 and len(root.ctlogs) == 2
+    assert len(root.authorities) == 2
+    assert len(root.ctlogs) == 2
     assert Keyless(identity="a", issuer="b").root == root
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+
 import pytest
 
 from agent.errors import VerificationError
@@ -57,7 +58,8 @@ def test_real_legacy_signature_verifies_with_the_wheel_root(
     real: tuple[bytes, dict[str, str]],
 ) -> None:
     verified = verify_real(real, Keyless(identity=REAL_IDENTITY, issuer=GITHUB))
-    assert verified.identity == REAL_IDENTITY and verified.issuer == GITHUB  # type: ignore[attr-defined]
+    assert verified.identity == REAL_IDENTITY
+    assert verified.issuer == GITHUB
     assert verified.repository == "index.docker.io/salrashid123/server_image"  # type: ignore[attr-defined]
     assert verified.tlog_index == 1004096555  # type: ignore[attr-defined]
 

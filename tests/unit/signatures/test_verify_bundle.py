@@ -61,7 +61,8 @@ def test_named_subject_binds_the_repository(sigstore: FakeSigstore, keyless: Key
 
 def test_key_bundle_without_log(signing_key: ec.EllipticCurvePrivateKey, keys: PublicKeys) -> None:
     verified = check(sign_bundle_with_key(signing_key, digest=DIGEST, repository=REPO), keys)
-    assert verified.key_fingerprint is not None and verified.tlog_index is None
+    assert verified.key_fingerprint is not None
+    assert verified.tlog_index is None
     assert verified.repository == REPO
 
 

@@ -60,7 +60,8 @@ def test_keyless_signature_verifies(sigstore: FakeSigstore, keyless: Keyless) ->
     verified = check(sigstore.legacy_keyless(payload()), keyless)
     assert (verified.identity, verified.issuer) == (IDENTITY, ISSUER)
     assert verified.format == "cosign-legacy"
-    assert verified.digest == DIGEST and verified.repository == REPO
+    assert verified.digest == DIGEST
+    assert verified.repository == REPO
     assert verified.key_fingerprint is None
     assert verified.tlog_log_id == sigstore.log.log_id.hex()
     assert verified.integrated_time is not None
@@ -88,8 +89,10 @@ def test_key_signature_without_log(
 ) -> None:
     layer = sign_legacy_with_key(signing_key, digest=DIGEST, repository=REPO)
     verified = check(layer, keys)
-    assert verified.key_fingerprint is not None and verified.key_fingerprint.startswith("sha256:")
-    assert verified.identity is None and verified.tlog_index is None
+    assert verified.key_fingerprint is not None
+    assert verified.key_fingerprint.startswith("sha256:")
+    assert verified.identity is None
+    assert verified.tlog_index is None
 
 
 def test_key_signature_with_log(
@@ -289,7 +292,7 @@ def test_payload_that_is_not_a_claim(
         assert refused(lambda layer=layer: check(layer, keys)) == "payload-invalid"
 
 
-# --- key-based refusals ----------------------------------------------------------------------------
+# --- key-based refusals ---------------------------------------------------------------------
 
 
 def test_key_refusals(
