@@ -23,6 +23,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+from cryptography import x509
 from pydantic import ValidationError
 from sigstore import dsse
 from sigstore.errors import CertValidationError
@@ -66,8 +67,10 @@ def _verifier(root: TrustRoot) -> Verifier:
         codes.fail(codes.TRUST_ROOT_INVALID, f"trusted root {root.source}: {exc}")
 
 
-def verify_keyless_dsse(data: bytes, policy: Keyless) -> tuple[str, bytes]:
-    """Verify a keyless DSSE bundle with sigstore-python; return its (payload type, payload).
+def verify_keyless_dsse(data: bytes, policy: Keyless) -> tuple[str, bytes, x509.Certificate]:
+    """Verify a keyless DSSE bundle with sigstore-python.
+
+    Returns what sigstore verified: the payload type, the payload and the signing certificate.
 
     ``policy`` doubles as sigstore's identity policy: its own ``identity-``/``issuer-mismatch``
     errors pass through sigstore unchanged.
@@ -78,13 +81,14 @@ def verify_keyless_dsse(data: bytes, policy: Keyless) -> tuple[str, bytes]:
     except (ValidationError, SigstoreError, ValueError) as exc:
         codes.fail(codes.SIGNATURE_MALFORMED, f"sigstore bundle: {_first_line(exc)}")
     try:
-        return verifier.verify_dsse(bundle, policy)
+        payload_type, payload = verifier.verify_dsse(bundle, policy)
     except AgentError:
         raise
     except CertValidationError as exc:
         codes.fail(codes.CERTIFICATE_UNTRUSTED, f"sigstore: {_first_line(exc)}")
     except SigstoreError as exc:
         codes.fail(_classify(str(exc)), f"sigstore: {_first_line(exc)}")
+    return payload_type, payload, bundle.signing_certificate
 
 
 def _classify(message: str) -> str:

@@ -126,8 +126,9 @@ def _keyless(
             codes.fail(codes.PAYLOAD_TAMPERED, "the payload is not the one the log entry recorded")
     from agent.oci.signatures import _sigstore  # noqa: PLC0415 - keeps sigstore off the key path
 
-    payload_type, payload = _sigstore.verify_keyless_dsse(data, policy)
-    identity, issuer = policy.check_identity(cert)
+    payload_type, payload, verified_cert = _sigstore.verify_keyless_dsse(data, policy)
+    # Report the identity of the certificate sigstore verified, not of our own parse.
+    identity, issuer = policy.check_identity(verified_cert)
     entry = item.entry if item.entry.integrated_time else None
     return Signer(identity=identity, issuer=issuer, entry=entry), payload_type, payload
 

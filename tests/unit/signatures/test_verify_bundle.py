@@ -263,3 +263,35 @@ def test_key_policy_ignores_unrelated_keys(signing_key: ec.EllipticCurvePrivateK
         check(bundle, policy).key_fingerprint
         == check(bundle, PublicKeys(keys=(public_pem(signing_key),))).key_fingerprint
     )
+
+
+def test_log_entry_of_another_signature(sigstore: FakeSigstore, keyless: Keyless) -> None:
+    statement = intoto_statement(digest=DIGEST)
+    first, second = sigstore.bundle_keyless(statement), sigstore.bundle_keyless(statement)
+    entries = json.loads(second)["verificationMaterial"]["tlogEntries"]
+
+    def swap(doc: dict[str, Any]) -> None:
+        doc["verificationMaterial"]["tlogEntries"] = entries
+
+    assert refused(lambda: check(edit(first, swap), keyless)) == "tlog-inconsistent"
+
+
+@pytest.mark.parametrize(
+    ("message", "code"),
+    [
+        ("failed to verify SCT on signing certificate: SCT verify failed", "sct-invalid"),
+        ("invalid signing cert: expired at time of signing, time via x", "certificate-expired"),
+        ("Extended usage does not contain `code signing`", "certificate-invalid"),
+        ("log entry payload hash does not match bundle", "payload-tampered"),
+        ("log entry signatures do not match bundle", "tlog-inconsistent"),
+        ("transparency log entry is inconsistent with other materials", "tlog-inconsistent"),
+        ("invalid log entry: SET: invalid inclusion promise", "tlog-invalid"),
+        ("not enough sources of verified time", "tlog-invalid"),
+        ("DSSE: invalid signature", "signature-invalid"),
+        ("something sigstore says one day", "signature-invalid"),
+    ],
+)
+def test_sigstore_messages_map_to_codes(message: str, code: str) -> None:
+    from agent.oci.signatures._sigstore import _classify  # noqa: PLC0415
+
+    assert _classify(message) == code
