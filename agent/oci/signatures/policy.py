@@ -20,9 +20,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from cryptography import x509
@@ -149,8 +151,29 @@ class PublicKeys:
             parsed.append(key)
         object.__setattr__(self, "parsed", tuple(parsed))
 
+    @classmethod
+    def from_files(
+        cls,
+        paths: Iterable[Path],
+        *,
+        require_tlog: bool = False,
+        trusted_root: TrustRoot | None = None,
+    ) -> PublicKeys:
+        """Read ``cosign.pub``-style PEM files (a config key ``public_keys = [...]``)."""
+        keys = []
+        for path in paths:
+            try:
+                keys.append(path.read_bytes())
+            except OSError as exc:
+                raise ConfigError(
+                    f"public_keys trust: cannot read {path}: {exc.strerror}",
+                    code="trust-policy-invalid",
+                ) from None
+        return cls(keys=tuple(keys), require_tlog=require_tlog, trusted_root=trusted_root)
+
     @property
     def root(self) -> TrustRoot:
+        """The trusted root whose Rekor keys check log entries (default: production)."""
         return self.trusted_root or _production_root()
 
     @property

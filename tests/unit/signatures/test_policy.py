@@ -117,3 +117,14 @@ def test_verified_record_round_trips() -> None:
     )
     assert Verified.from_dict(json.loads(json.dumps(record.to_dict()))) == record
     assert record.signer == "i (s)"
+
+
+def test_public_keys_from_files(tmp_path: object) -> None:
+    from pathlib import Path  # noqa: PLC0415
+
+    base = Path(str(tmp_path))
+    pem = public_pem(ec.generate_private_key(ec.SECP256R1()))
+    (base / "release.pub").write_bytes(pem)
+    assert PublicKeys.from_files([base / "release.pub"]).keys == (pem,)
+    with pytest.raises(ConfigError):
+        PublicKeys.from_files([base / "missing.pub"])
