@@ -33,9 +33,9 @@ from agent.oci.signatures import legacy
 from agent.oci.signatures.bundle import BundleEntry, build_bundle
 from agent.oci.signatures.legacy import LegacyLayer
 from agent.oci.signatures.payload import INTOTO_PAYLOAD_TYPE, pae
-from agent.oci.signatures.rekor import LogEntry, dsse_body, hashedrekord_body, set_payload
+from agent.oci.signatures.rekor import dsse_body, hashedrekord_body
 from agent.oci.signatures.trustroot import TrustRoot
-from tests.support import merkle
+from tests.support.fakelog import FakeLog
 
 ISSUER = "https://issuer.example.invalid"
 IDENTITY = "release-bot@example.invalid"
@@ -96,61 +96,6 @@ def _ca(
             x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False
         )
     return builder.sign(signer, hashes.SHA384())
-
-
-@dataclass
-class FakeLog:
-    """A Rekor-v1-like log: SETs, Merkle inclusion proofs and signed checkpoints."""
-
-    origin: str = "rekor.test.invalid - 1"
-    key: ec.EllipticCurvePrivateKey = field(
-        default_factory=lambda: ec.generate_private_key(ec.SECP256R1())
-    )
-    leaves: list[bytes] = field(default_factory=list)
-
-    @property
-    def log_id(self) -> bytes:
-        return hashlib.sha256(_spki(self.key.public_key())).digest()
-
-    def append(self, body: bytes, *, integrated_time: datetime) -> tuple[LogEntry, dict[str, Any]]:
-        """Log ``body``; return the entry (with SET) and its inclusion proof JSON (bundle form)."""
-        index = len(self.leaves)
-        self.leaves.append(merkle.leaf_hash(body))
-        unsigned = LogEntry(
-            body=body,
-            integrated_time=int(integrated_time.timestamp()),
-            log_index=index,
-            log_id=self.log_id,
-            signed_entry_timestamp=None,
-        )
-        sset = self.key.sign(set_payload(unsigned), ec.ECDSA(hashes.SHA256()))
-        entry = LogEntry(
-            body=body,
-            integrated_time=unsigned.integrated_time,
-            log_index=index,
-            log_id=self.log_id,
-            signed_entry_timestamp=sset,
-        )
-        return entry, self.proof(index)
-
-    def proof(self, index: int) -> dict[str, Any]:
-        size = len(self.leaves)
-        root = merkle.root(self.leaves)
-        return {
-            "logIndex": str(index),
-            "rootHash": base64.b64encode(root).decode(),
-            "treeSize": str(size),
-            "hashes": [
-                base64.b64encode(h).decode() for h in merkle.inclusion_path(index, self.leaves)
-            ],
-            "checkpoint": {"envelope": self.checkpoint(size, root)},
-        }
-
-    def checkpoint(self, size: int, root: bytes) -> str:
-        note = f"{self.origin}\n{size}\n{base64.b64encode(root).decode()}\n"
-        sig = self.key.sign(note.encode(), ec.ECDSA(hashes.SHA256()))
-        stamp = base64.b64encode(self.log_id[:4] + sig).decode()
-        return f"{note}\n\u2014 {self.origin.split()[0]} {stamp}\n"
 
 
 @dataclass
