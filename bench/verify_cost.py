@@ -68,6 +68,8 @@ def per_signature(rounds: int) -> dict[str, float]:
 
     from agent.oci.signatures import (  # noqa: PLC0415
         Keyless,
+        LegacyLayer,
+        Policy,
         PublicKeys,
         sign_bundle_with_key,
         sign_legacy_with_key,
@@ -93,22 +95,17 @@ def per_signature(rounds: int) -> dict[str, float]:
     bundle_key = sign_bundle_with_key(key, digest=DIGEST, repository=REPO)
     bundle_key_log = fake.bundle_with_key(intoto_statement(digest=DIGEST), key)
 
-    def legacy(layer: object, policy: object) -> Callable[[], object]:
+    def legacy(layer: LegacyLayer, policy: Policy) -> Callable[[], object]:
         return lambda: verify_legacy(
             layer.payload,
             layer.annotations,
-            policy,  # type: ignore[attr-defined]
+            policy,
             expected_digest=DIGEST,
             expected_repository=REPO,
         )
 
-    def bundle(data: bytes, policy: object) -> Callable[[], object]:
-        return lambda: verify_bundle(
-            data,
-            policy,
-            expected_digest=DIGEST,  # type: ignore[arg-type]
-            expected_repository=REPO,
-        )
+    def bundle(data: bytes, policy: Policy) -> Callable[[], object]:
+        return lambda: verify_bundle(data, policy, expected_digest=DIGEST, expected_repository=REPO)
 
     cases = {
         "legacy keyless (own SET/SCT/chain checks)": legacy(legacy_kl, keyless),
