@@ -50,6 +50,7 @@ _LOG_HASHES: dict[str, hashes.HashAlgorithm] = {
     "PKIX_ECDSA_P521_SHA_512": hashes.SHA512(),
 }
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_LAST_SECOND = 253402300799  # 9999-12-31T23:59:59Z, the last time a datetime can hold
 
 
 def key_fingerprint(key: LogPublicKey) -> str:
@@ -94,6 +95,8 @@ def same_public_key(pem: bytes, key: LogPublicKey) -> bool:
 
 def integrated_at(entry: LogEntry) -> datetime:
     """The entry's integration time as an aware UTC datetime."""
+    if entry.integrated_time > _LAST_SECOND:
+        codes.fail(codes.TLOG_INVALID, f"integration time {entry.integrated_time} is out of range")
     return _EPOCH + timedelta(seconds=entry.integrated_time)
 
 
@@ -101,24 +104,29 @@ def verify_set(entry: LogEntry, root: TrustRoot, *, now: datetime) -> LogKey:
     """Check the entry's signed entry timestamp; return the log key that signed it."""
     if entry.signed_entry_timestamp is None:
         codes.fail(codes.TLOG_INVALID, "the log entry has no signed entry timestamp")
-    log = root.tlog(entry.log_id)
-    if log is None:
+    # Only keys listed under exactly this log ID, valid at the integration time, may vouch for
+    # the entry (sigstore-python falls back to every key of the root when the ID is unknown).
+    named = [k for k in root.tlogs if k.log_id == entry.log_id]
+    if not named:
         codes.fail(codes.TLOG_INVALID, f"log {entry.log_id.hex()} is not in the trusted root")
     when = integrated_at(entry)
     if when > now + MAX_CLOCK_SKEW:
         codes.fail(
             codes.TLOG_INVALID, f"the log entry claims to be integrated in the future ({when})"
         )
-    if not log.valid.contains(when):
-        codes.fail(codes.TLOG_INVALID, f"log {log.base_url} was not trusted at {when}")
-    algorithm = _LOG_HASHES.get(log.details)
-    if not verify_signature(log.key, entry.signed_entry_timestamp, set_payload(entry), algorithm):
-        codes.fail(
-            codes.TLOG_INVALID,
-            f"signed entry timestamp of log index {entry.log_index} "
-            f"does not verify with the key of {log.base_url}",
-        )
-    return log
+    payload = set_payload(entry)
+    valid = [k for k in named if k.valid.contains(when)]
+    if not valid:
+        codes.fail(codes.TLOG_INVALID, f"log {named[0].base_url} was not trusted at {when}")
+    for log in valid:
+        sset = entry.signed_entry_timestamp
+        if verify_signature(log.key, sset, payload, _LOG_HASHES.get(log.details)):
+            return log
+    codes.fail(
+        codes.TLOG_INVALID,
+        f"signed entry timestamp of log index {entry.log_index} "
+        f"does not verify with the key of {valid[0].base_url}",
+    )
 
 
 def verify_certificate(
@@ -186,10 +194,8 @@ def verify_sct(cert: x509.Certificate, issuer: x509.Certificate, root: TrustRoot
     issuer_key_hash = hashlib.sha256(issuer_spki).digest()
     tbs = cert.tbs_precertificate_bytes
     for sct in scts:
-        log = root.ctlog(sct.log_id)
         when = sct.timestamp.replace(tzinfo=UTC)
-        if log is None or not log.valid.contains(when):
-            continue
+        logs = [k for k in root.ctlogs if k.log_id == sct.log_id and k.valid.contains(when)]
         if sct.entry_type != LogEntryType.PRE_CERTIFICATE:
             continue
         if not isinstance(sct.signature_hash_algorithm, hashes.SHA256):
@@ -206,6 +212,6 @@ def verify_sct(cert: x509.Certificate, issuer: x509.Certificate, root: TrustRoot
             + struct.pack("!H", len(sct.extension_bytes))
             + sct.extension_bytes
         )
-        if verify_signature(log.key, sct.signature, signed, hashes.SHA256()):
+        if any(verify_signature(k.key, sct.signature, signed, hashes.SHA256()) for k in logs):
             return
     codes.fail(codes.SCT_INVALID, "no embedded SCT verifies with a CT log of the trusted root")

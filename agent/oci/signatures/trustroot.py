@@ -138,14 +138,6 @@ class TrustRoot:
         """The public-good production root shipped in the installed sigstore wheel."""
         return cls.from_file(production_root_path())
 
-    def tlog(self, log_id: bytes) -> LogKey | None:
-        """The transparency-log key with exactly this log ID (no fallback to other keys)."""
-        return next((k for k in self.tlogs if k.log_id == log_id), None)
-
-    def ctlog(self, log_id: bytes) -> LogKey | None:
-        """The CT-log key with exactly this log ID."""
-        return next((k for k in self.ctlogs if k.log_id == log_id), None)
-
 
 def production_root_path() -> Path:
     """Where the sigstore wheel keeps its production ``trusted_root.json`` (not importing it)."""

@@ -18,6 +18,7 @@ from agent.oci.signatures import (
     Keyless,
     NoVerify,
     PublicKeys,
+    TrustRoot,
     sign_legacy_with_key,
     verify_legacy,
 )
@@ -354,3 +355,33 @@ def test_key_log_from_untrusted_log(
         sign_legacy_with_key(signing_key, digest=DIGEST, repository=REPO), signing_key
     )
     assert refused(lambda: check(layer, keys_tlog)) == "tlog-invalid"
+
+
+def test_log_key_not_yet_valid(
+    sigstore: FakeSigstore, signing_key: ec.EllipticCurvePrivateKey
+) -> None:
+    doc = json.loads(sigstore.trusted_root_json())
+    later = datetime.now(UTC) + timedelta(days=1)
+    doc["tlogs"][0]["publicKey"]["validFor"]["start"] = later.strftime("%Y-%m-%dT%H:%M:%SZ")
+    policy = PublicKeys(
+        keys=(public_pem(signing_key),),
+        require_tlog=True,
+        trusted_root=TrustRoot.from_bytes(json.dumps(doc).encode()),
+    )
+    layer = sigstore.log_key_signature(
+        sign_legacy_with_key(signing_key, digest=DIGEST, repository=REPO), signing_key
+    )
+    assert refused(lambda: check(layer, policy)) == "tlog-invalid"
+
+
+def test_absurd_integration_time(
+    sigstore: FakeSigstore, keys_tlog: PublicKeys, signing_key: ec.EllipticCurvePrivateKey
+) -> None:
+    layer = sigstore.log_key_signature(
+        sign_legacy_with_key(signing_key, digest=DIGEST, repository=REPO), signing_key
+    )
+    doc = json.loads(layer.annotations[fmt.BUNDLE])
+    doc["Payload"]["integratedTime"] = 10**18
+    assert refused(lambda: check(with_annotations(layer, bundle=json.dumps(doc)), keys_tlog)) == (
+        "tlog-invalid"
+    )
