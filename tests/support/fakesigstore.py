@@ -184,6 +184,7 @@ class FakeSigstore:
         not_before: datetime | None = None,
         lifetime: timedelta = timedelta(minutes=10),
         sct: bool = True,
+        raw_issuer: str | None = None,
         code_signing: bool = True,
     ) -> x509.Certificate:
         """A Fulcio-style leaf for ``public_key``, with an embedded SCT unless ``sct=False``."""
@@ -217,7 +218,7 @@ class FakeSigstore:
             .add_extension(x509.SubjectAlternativeName([san]), critical=True)
             .add_extension(
                 x509.UnrecognizedExtension(
-                    x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.1"), issuer.encode()
+                    x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.1"), (raw_issuer or issuer).encode()
                 ),
                 critical=False,
             )

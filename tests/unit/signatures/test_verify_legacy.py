@@ -385,3 +385,57 @@ def test_absurd_integration_time(
     assert refused(lambda: check(with_annotations(layer, bundle=json.dumps(doc)), keys_tlog)) == (
         "tlog-invalid"
     )
+
+
+def _root_with(sigstore: FakeSigstore, change: Callable[[dict[str, Any]], None]) -> TrustRoot:
+    doc = json.loads(sigstore.trusted_root_json())
+    change(doc)
+    return TrustRoot.from_bytes(json.dumps(doc).encode())
+
+
+def test_ca_outside_its_window_and_unknown_ct_log(
+    sigstore: FakeSigstore, foreign: FakeSigstore
+) -> None:
+    layer = sigstore.legacy_keyless(payload())
+
+    def retire_ca(doc: dict[str, Any]) -> None:
+        doc["certificateAuthorities"][0]["validFor"]["end"] = "2001-01-01T00:00:00Z"
+
+    def foreign_ct(doc: dict[str, Any]) -> None:
+        doc["ctlogs"] = json.loads(foreign.trusted_root_json())["ctlogs"]
+
+    got = {
+        name: refused(
+            lambda root=root: check(
+                layer, Keyless(identity=IDENTITY, issuer=ISSUER, trusted_root=root)
+            )
+        )
+        for name, root in (
+            ("retired CA", _root_with(sigstore, retire_ca)),
+            ("foreign CT log", _root_with(sigstore, foreign_ct)),
+        )
+    }
+    assert got == {"retired CA": "certificate-untrusted", "foreign CT log": "sct-invalid"}
+
+
+def test_conflicting_issuer_extensions(sigstore: FakeSigstore, keyless: Keyless) -> None:
+    layer = sigstore.legacy_keyless(payload(), raw_issuer="https://other.invalid")
+    assert refused(lambda: check(layer, keyless)) == "certificate-invalid"
+
+
+def test_log_entry_with_another_certificate(sigstore: FakeSigstore, keyless: Keyless) -> None:
+    layer, other = sigstore.legacy_keyless(payload()), sigstore.legacy_keyless(payload())
+    signature = base64.b64decode(layer.annotations[fmt.SIGNATURE])
+    body = hashedrekord_body(
+        sha256_hex=hashlib.sha256(layer.payload).hexdigest(),
+        signature=signature,
+        public_key_pem=other.annotations[fmt.CERTIFICATE].encode(),
+    )
+    entry, _ = sigstore.log.append(body, integrated_time=datetime.now(UTC))
+    swapped = with_annotations(
+        layer,
+        bundle=fmt.build_layer(payload=layer.payload, signature=signature, entry=entry).annotations[
+            fmt.BUNDLE
+        ],
+    )
+    assert refused(lambda: check(swapped, keyless)) == "tlog-inconsistent"
