@@ -108,7 +108,10 @@ def _keyless(
             codes.SIGNATURE_MALFORMED, f"bundle has {len(parsed.entries)} log entries, not 1"
         )
     item = parsed.entries[0]
-    if item.entry.integrated_time:
+    # sigstore takes the integration time as the signing time only with a SET (Rekor v1); Rekor v2
+    # entries have neither and their time comes from a timestamp authority.
+    logged_time = bool(item.entry.integrated_time and item.entry.signed_entry_timestamp)
+    if logged_time:
         at = integrated_at(item.entry)
         if at > now + MAX_CLOCK_SKEW:
             codes.fail(
@@ -129,7 +132,7 @@ def _keyless(
     payload_type, payload, verified_cert = _sigstore.verify_keyless_dsse(data, policy)
     # Report the identity of the certificate sigstore verified, not of our own parse.
     identity, issuer = policy.check_identity(verified_cert)
-    entry = item.entry if item.entry.integrated_time else None
+    entry = item.entry if logged_time else None
     return Signer(identity=identity, issuer=issuer, entry=entry), payload_type, payload
 
 
