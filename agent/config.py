@@ -164,7 +164,9 @@ def parse(text: str, *, source: Path | None = None) -> Config:
             )
     base_dir = source.parent if source else Path.cwd()
     try:
-        return Config(agent=_agent(data, base_dir), seccomp=_seccomp(data, base_dir), source=source)
+        return Config(
+            agent=_agent(data, base_dir), seccomp=_seccomp(data, base_dir), source=source
+        )
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc.message}", hint=exc.hint) from None
 

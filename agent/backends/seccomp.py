@@ -41,15 +41,12 @@ class SeccompBackend:
         try:
             status = self._proc_status.read_text()
         except OSError as exc:
-            return Probe(
-                availability=Availability.UNAVAILABLE,
-                reason=f"cannot read {self._proc_status}: {exc.strerror}",
-            )
+            return Probe(availability=Availability.UNAVAILABLE, reason=f"cannot read "
+                         f"{self._proc_status}: {exc.strerror}")
         if "\nSeccomp:" not in status:
-            return Probe(
-                availability=Availability.UNAVAILABLE,
-                reason=f"the kernel has no seccomp support (no Seccomp: in {self._proc_status})",
-            )
+            return Probe(availability=Availability.UNAVAILABLE,
+                         reason="the kernel has no seccomp support (no Seccomp: in "
+                         f"{self._proc_status})")
         return Probe(availability=Availability.INSTALLED)
 
     def actual(self, keys: Iterable[ProfileKey]) -> Mapping[ProfileKey, str | None]:
@@ -67,8 +64,7 @@ class SeccompBackend:
                 ensure_dir(self._dir)
             except OSError as exc:
                 error = BackendError(
-                    f"cannot create {self._dir}: {exc.strerror}",
-                    code="write-failed",
+                    f"cannot create {self._dir}: {exc.strerror}", code="write-failed",
                     hint="check [seccomp] root and that secprof runs as root",
                 )
                 results.extend(Result(key=i.key, error=error) for i in batch.installs)
@@ -92,13 +88,10 @@ class SeccompBackend:
         try:
             atomic_write(path, install.content, mode=0o644, sync_dir=False)
         except OSError as exc:
-            return Result(
-                key=install.key,
-                error=BackendError(
-                    f"cannot write {path}: {exc.strerror or exc}; the previous file is unchanged",
-                    code="write-failed",
-                ),
-            )
+            return Result(key=install.key, error=BackendError(
+                f"cannot write {path}: {exc.strerror or exc}; the previous file is unchanged",
+                code="write-failed",
+            ))
         return Result(key=install.key, changed=True)
 
     def _remove(self, key: ProfileKey) -> Result:
@@ -109,16 +102,8 @@ class SeccompBackend:
             return Result(key=key)
         except OSError as exc:
             if exc.errno == errno.EISDIR:
-                return Result(
-                    key=key,
-                    error=BackendError(
-                        f"{path} is a directory; not removing it", code="remove-failed"
-                    ),
-                )
-            return Result(
-                key=key,
-                error=BackendError(
-                    f"cannot remove {path}: {exc.strerror or exc}", code="remove-failed"
-                ),
-            )
+                return Result(key=key, error=BackendError(
+                    f"{path} is a directory; not removing it", code="remove-failed"))
+            return Result(key=key, error=BackendError(
+                f"cannot remove {path}: {exc.strerror or exc}", code="remove-failed"))
         return Result(key=key, changed=True)

@@ -63,17 +63,15 @@ def cmd_resolve(args: argparse.Namespace) -> int:
         raise built
     merged = spec_json(built.resolution.merged.spec)
     if args.json:
-        emit_json(
-            {
-                "schema_version": SCHEMA_VERSION,
-                "name": args.name,
-                "digest": built.digest,
-                "chain": [link_json(link) for link in built.resolution.chain],
-                "merged": merged,
-                "notes": list(built.notes),
-                "warnings": list(built.warnings),
-            }
-        )
+        emit_json({
+            "schema_version": SCHEMA_VERSION,
+            "name": args.name,
+            "digest": built.digest,
+            "chain": [link_json(link) for link in built.resolution.chain],
+            "merged": merged,
+            "notes": list(built.notes),
+            "warnings": list(built.warnings),
+        })
         return EXIT_OK
     rows = [["#", "REFERENCE", "DIGEST", "SOURCE"]]
     for i, link in enumerate(built.resolution.chain):
@@ -103,10 +101,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         warnings: list[str] = []
         if isinstance(result, Built):
             warnings.extend(result.warnings)
-        elif isinstance(result, ResolveError) and result.code in (
-            "base-not-found",
-            "oci-unsupported",
-        ):
+        elif isinstance(result, ResolveError) and result.code in ("base-not-found",
+                                                                  "oci-unsupported"):
             # The base is outside what was given: check the profile on its own.
             warnings.append(f"{result.message}; the chain was not checked")
             try:
@@ -119,31 +115,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
             errors.append({**error_json(result), "profile": str(key)})
             lines.append(f"error: {profile.origin} {key}: {result}")
         lines.extend(f"warning: {profile.origin} {key}: {w}" for w in warnings)
-        checked.append(
-            {
-                "kind": key.kind.value,
-                "name": key.name,
-                "source": str(profile.origin),
-                "warnings": warnings,
-            }
-        )
+        checked.append({"kind": key.kind.value, "name": key.name,
+                        "source": str(profile.origin), "warnings": warnings})
 
     ok = not errors
     if args.json:
-        emit_json(
-            {
-                "schema_version": SCHEMA_VERSION,
-                "ok": ok,
-                "files": len(desired.files),
-                "profiles": checked,
-                "errors": errors,
-            }
-        )
+        emit_json({"schema_version": SCHEMA_VERSION, "ok": ok, "files": len(desired.files),
+                   "profiles": checked, "errors": errors})
     else:
         for line in lines:
             print(line)
-        print(
-            f"{len(desired.files)} file(s), {len(checked)} valid profile(s) checked, "
-            f"{len(errors)} error(s)"
-        )
+        print(f"{len(desired.files)} file(s), {len(checked)} valid profile(s) checked, "
+              f"{len(errors)} error(s)")
     return EXIT_OK if ok else EXIT_PROFILE_ERROR

@@ -41,45 +41,32 @@ def _command(module: str, function: str) -> Handler:
 def build_parser() -> argparse.ArgumentParser:
     common = _Parser(add_help=False)
     common.add_argument(
-        "--config",
-        metavar="FILE",
-        help="config file (default: $SECPROF_CONFIG or "
+        "--config", metavar="FILE", help="config file (default: $SECPROF_CONFIG or "
         "/etc/secprof/config.toml; built-in defaults when that does not exist)",
     )
     common.add_argument("--json", action="store_true", help="machine-readable output")
 
-    parser = _Parser(
-        prog="secprof",
-        description="Keep this host's security profiles in the "
-        "state the desired-state directory says.",
-    )
+    parser = _Parser(prog="secprof", description="Keep this host's security profiles in the "
+                     "state the desired-state directory says.")
     parser.add_argument("--version", action="version", version=f"secprof {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("apply", parents=[common], help="reconcile once and exit")
-    p.add_argument(
-        "--once",
-        action="store_true",
-        help="reconcile once and exit (the default; `secprof daemon` keeps going)",
-    )
+    p.add_argument("--once", action="store_true",
+                   help="reconcile once and exit (the default; `secprof daemon` keeps going)")
     p.set_defaults(handler=_command("local", "cmd_apply"))
 
-    p = sub.add_parser(
-        "plan", parents=[common], help="show what apply would change; writes nothing"
-    )
+    p = sub.add_parser("plan", parents=[common], help="show what apply would change; "
+                       "writes nothing")
     p.set_defaults(handler=_command("local", "cmd_plan"))
 
-    p = sub.add_parser(
-        "resolve", parents=[common], help="show a seccomp profile's base chain and merged result"
-    )
+    p = sub.add_parser("resolve", parents=[common],
+                       help="show a seccomp profile's base chain and merged result")
     p.add_argument("name", metavar="NAME", help="SeccompProfile name")
     p.set_defaults(handler=_command("local", "cmd_resolve"))
 
-    p = sub.add_parser(
-        "validate",
-        parents=[common],
-        help="check manifest files or directories without installing anything",
-    )
+    p = sub.add_parser("validate", parents=[common],
+                       help="check manifest files or directories without installing anything")
     p.add_argument("paths", metavar="PATH", nargs="+", help="file or directory")
     p.set_defaults(handler=_command("local", "cmd_validate"))
     return parser
@@ -122,11 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("SECPROF_DEBUG"):
             raise
         print(f"secprof: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        print(
-            "secprof: hint: this is a bug in secprof; rerun with SECPROF_DEBUG=1 for a "
-            "traceback and report it",
-            file=sys.stderr,
-        )
+        print("secprof: hint: this is a bug in secprof; rerun with SECPROF_DEBUG=1 for a "
+              "traceback and report it", file=sys.stderr)
         return EXIT_SOFTWARE
 
 

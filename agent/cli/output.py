@@ -33,15 +33,8 @@ def _detail(status: ProfileStatus) -> str:
 def print_report(report: Report, out: TextIO = sys.stdout) -> None:
     rows = [["KIND", "NAME", "STATE", "CHANGE", "DETAIL"]]
     for p in report.profiles:
-        rows.append(
-            [
-                p.key.kind.short,
-                p.key.name,
-                p.state.value,
-                p.step.value if p.step else "-",
-                _detail(p),
-            ]
-        )
+        rows.append([p.key.kind.short, p.key.name, p.state.value,
+                     p.step.value if p.step else "-", _detail(p)])
     for key in report.removed:
         rows.append([key.kind.short, key.name, "Removed", "remove", ""])
     if len(rows) > 1:

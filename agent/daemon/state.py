@@ -16,20 +16,8 @@ from agent.model.profile import Kind
 from agent.reconcile.status import Report
 
 # Upper bounds (seconds) of the reconcile-duration histogram buckets.
-DURATION_BUCKETS: tuple[float, ...] = (
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-    30.0,
-)
+DURATION_BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                                       10.0, 30.0)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

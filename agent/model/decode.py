@@ -42,11 +42,7 @@ class Node:
 
     def fail(self, message: str, *, code: str | None = None, hint: str = "") -> NoReturn:
         raise ManifestError(
-            message,
-            file=self.ctx.file,
-            index=self.ctx.index,
-            field=self.path,
-            code=code,
+            message, file=self.ctx.file, index=self.ctx.index, field=self.path, code=code,
             hint=hint,
         )
 
@@ -66,7 +62,9 @@ class Node:
             if not isinstance(key, str):
                 self.fail(f"keys must be strings, got {key!r}")
             if key not in allowed:
-                self.child(key, None).fail(f"unknown field{did_you_mean(key, sorted(allowed))}")
+                self.child(key, None).fail(
+                    f"unknown field{did_you_mean(key, sorted(allowed))}"
+                )
         for key in required:
             if key not in self.value:
                 self.child(key, None).fail("required field is missing")
@@ -97,8 +95,7 @@ class Node:
             self._expected("an integer")
         if value < minimum:
             self.fail(
-                f"must not be negative, got {value}"
-                if minimum == 0
+                f"must not be negative, got {value}" if minimum == 0
                 else f"must be at least {minimum}, got {value}"
             )
         if value > maximum:

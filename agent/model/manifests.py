@@ -56,7 +56,9 @@ class DesiredState:
     def holds(self, key: ProfileKey, source_file: str) -> bool:
         """Whether a profile last installed from ``source_file`` must be kept although it is
         not (validly) desired: its document is in error, or its file could not be read fully."""
-        return not self.complete or key in self.key_errors or source_file in self.file_errors
+        return (
+            not self.complete or key in self.key_errors or source_file in self.file_errors
+        )
 
 
 def is_candidate(name: str) -> bool:
@@ -95,17 +97,12 @@ class _Collector:
             if len(origins) > 1:
                 where = ", ".join(str(o) for o in origins)
                 for origin in origins:
-                    self.key_error(
-                        key,
-                        ManifestError(
-                            f"{key} is defined more than once ({where}); none of them is applied",
-                            file=origin.display,
-                            index=origin.index,
-                            field="metadata.name",
-                            code="duplicate-profile",
-                            hint="keep exactly one document per kind and name",
-                        ),
-                    )
+                    self.key_error(key, ManifestError(
+                        f"{key} is defined more than once ({where}); none of them is applied",
+                        file=origin.display, index=origin.index, field="metadata.name",
+                        code="duplicate-profile",
+                        hint="keep exactly one document per kind and name",
+                    ))
         profiles = {p.key: p for p in self.profiles if p.key not in self.key_errors}
         return DesiredState(
             profiles=dict(sorted(profiles.items())),
@@ -124,14 +121,11 @@ def load_directory(directory: Path) -> DesiredState:
     try:
         entries = sorted(_walk(directory, out, label))
     except OSError as exc:
-        out.errors.append(
-            ManifestError(
-                f"cannot read the desired-state directory: {exc.strerror or exc}",
-                file=str(directory),
-                code="directory-unreadable",
-                hint="nothing installed is removed until the directory can be read again",
-            )
-        )
+        out.errors.append(ManifestError(
+            f"cannot read the desired-state directory: {exc.strerror or exc}",
+            file=str(directory), code="directory-unreadable",
+            hint="nothing installed is removed until the directory can be read again",
+        ))
         return out.freeze(complete=False)
     for rel, path in entries:
         _load_file(path, rel, f"{label}/{rel}", out)
@@ -146,13 +140,10 @@ def load_paths(paths: Sequence[Path]) -> DesiredState:
             try:
                 entries = sorted(_walk(path, out, str(path)))
             except OSError as exc:
-                out.errors.append(
-                    ManifestError(
-                        f"cannot read directory: {exc.strerror or exc}",
-                        file=str(path),
-                        code="directory-unreadable",
-                    )
-                )
+                out.errors.append(ManifestError(
+                    f"cannot read directory: {exc.strerror or exc}", file=str(path),
+                    code="directory-unreadable",
+                ))
                 continue
             for rel, file_path in entries:
                 _load_file(file_path, f"{path}/{rel}", f"{path}/{rel}", out)
@@ -178,14 +169,10 @@ def _walk(root: Path, out: _Collector, label: str) -> Iterator[tuple[str, Path]]
             real = os.path.realpath(path)
             if entry.is_symlink() and os.path.commonpath([real, real_root]) != real_root:
                 if is_candidate(entry.name):
-                    out.file_error(
-                        rel,
-                        ManifestError(
-                            "symlink points outside the desired-state directory; not followed",
-                            file=f"{label}/{rel}",
-                            code="symlink-escapes",
-                        ),
-                    )
+                    out.file_error(rel, ManifestError(
+                        "symlink points outside the desired-state directory; not followed",
+                        file=f"{label}/{rel}", code="symlink-escapes",
+                    ))
                 continue
             if entry.is_dir():
                 if real not in visited:
@@ -201,29 +188,17 @@ def _load_file(path: Path, rel: str, display: str, out: _Collector) -> None:
         with open(path, "rb") as fh:
             raw = fh.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
-        out.file_error(
-            rel,
-            ManifestError(
-                f"cannot read file: {exc.strerror or exc}", file=display, code="file-unreadable"
-            ),
-        )
+        out.file_error(rel, ManifestError(
+            f"cannot read file: {exc.strerror or exc}", file=display, code="file-unreadable"
+        ))
         return
     if len(raw) > MAX_FILE_BYTES:
-        out.file_error(
-            rel,
-            ManifestError(
-                f"file is larger than {MAX_FILE_BYTES} bytes", file=display, code="file-too-large"
-            ),
-        )
+        out.file_error(rel, ManifestError(
+            f"file is larger than {MAX_FILE_BYTES} bytes", file=display, code="file-too-large"
+        ))
         return
-    _load_bytes(
-        raw,
-        rel,
-        display,
-        out,
-        as_json=path.suffix == ".json",
-        plain_name=path.name.removesuffix(".json"),
-    )
+    _load_bytes(raw, rel, display, out, as_json=path.suffix == ".json",
+                plain_name=path.name.removesuffix(".json"))
 
 
 def load_bytes(data: bytes, *, display: str, as_json: bool, plain_name: str) -> DesiredState:
@@ -240,12 +215,9 @@ def _load_bytes(
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        out.file_error(
-            rel,
-            ManifestError(
-                f"not UTF-8 text (byte {exc.start})", file=display, code="file-unreadable"
-            ),
-        )
+        out.file_error(rel, ManifestError(
+            f"not UTF-8 text (byte {exc.start})", file=display, code="file-unreadable"
+        ))
         return
     try:
         if as_json:
@@ -259,24 +231,19 @@ def _load_bytes(
                 if doc is not None:  # an empty document between two "---"
                     _load_document(doc, Origin(file=rel, display=display, index=index), out)
     except SyntaxProblem as problem:
-        out.file_error(
-            rel,
-            ManifestError(problem.message, file=display, index=problem.index, code="syntax-error"),
-        )
+        out.file_error(rel, ManifestError(
+            problem.message, file=display, index=problem.index, code="syntax-error"
+        ))
 
 
 def _load_plain_json(doc: Any, name: str, origin: Origin, out: _Collector) -> None:
     ctx = DocContext(origin.display, origin.index)
     problem = name_problem(name)
     if problem:
-        out.file_error(
-            origin.file,
-            ManifestError(
-                f"file name gives the profile name, and {problem}",
-                file=origin.display,
-                code="name-invalid",
-            ),
-        )
+        out.file_error(origin.file, ManifestError(
+            f"file name gives the profile name, and {problem}", file=origin.display,
+            code="name-invalid",
+        ))
         return
     key = ProfileKey(Kind.SECCOMP, name)
     out.seen[key].append(origin)
@@ -292,10 +259,8 @@ def _identity(node: Node) -> ProfileKey:
     if not isinstance(node.value, dict):
         node.fail("a manifest must be a mapping with apiVersion, kind, metadata and spec")
     kind_node = node.child("kind", node.value.get("kind"))
-    kind_text = (
-        kind_node.string(allow_empty=False)
-        if "kind" in node.value
-        else kind_node.fail("required field is missing")
+    kind_text = kind_node.string(allow_empty=False) if "kind" in node.value else kind_node.fail(
+        "required field is missing"
     )
     try:
         kind = Kind(kind_text)
@@ -337,15 +302,10 @@ def _load_document(doc: Any, origin: Origin, out: _Collector) -> None:
     except ManifestError as exc:
         out.key_error(key, exc)
         return
-    out.profiles.append(
-        SeccompProfile(
-            name=key.name,
-            origin=origin,
-            spec=parsed.spec,
-            base=parsed.base,
-            disabled=parsed.disabled,
-        )
-    )
+    out.profiles.append(SeccompProfile(
+        name=key.name, origin=origin, spec=parsed.spec, base=parsed.base,
+        disabled=parsed.disabled,
+    ))
 
 
 def _any_keys(value: object) -> Collection[str]:

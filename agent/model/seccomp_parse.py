@@ -73,12 +73,11 @@ def parse_spec(node: Node, dialect: Dialect) -> ParsedSpec:
         architectures=_optional_choices(fields, "architectures", m.ARCHITECTURES, "architecture"),
         flags=_optional_choices(fields, "flags", m.FLAGS, "flag"),
         listener_path=listener_path,
-        listener_metadata=fields["listenerMetadata"].string()
-        if "listenerMetadata" in fields
+        listener_metadata=fields["listenerMetadata"].string() if "listenerMetadata" in fields
         else "",
-        syscalls=tuple(_syscall(item, dialect) for item in fields["syscalls"].items())
-        if "syscalls" in fields
-        else (),
+        syscalls=tuple(
+            _syscall(item, dialect) for item in fields["syscalls"].items()
+        ) if "syscalls" in fields else (),
     )
     return ParsedSpec(spec=spec, base=_base(fields), disabled=_disabled(fields))
 
@@ -115,11 +114,9 @@ def _syscall(node: Node, dialect: Dialect) -> m.SyscallRule:
         names.append(name)
     action = fields["action"].choice(m.ACTIONS, what="action")
     errno = _errno(fields["errnoRet"], action, dialect) if "errnoRet" in fields else None
-    args = (
-        tuple(_arg(item) for item in fields["args"].items(max_items=m.MAX_ARGS))
-        if ("args" in fields)
-        else ()
-    )
+    args = tuple(_arg(item) for item in fields["args"].items(max_items=m.MAX_ARGS)) if (
+        "args" in fields
+    ) else ()
     return m.SyscallRule(names=tuple(names), action=action, errno_ret=errno, args=args)
 
 

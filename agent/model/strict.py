@@ -60,11 +60,9 @@ def _yaml_message(exc: yaml.YAMLError) -> str:
     if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
         mark = exc.problem_mark
         problem = exc.problem or "syntax error"
-        context = (
-            f" ({exc.context} at line {exc.context_mark.line + 1})"
-            if (exc.context and exc.context_mark is not None)
-            else ""
-        )
+        context = f" ({exc.context} at line {exc.context_mark.line + 1})" if (
+            exc.context and exc.context_mark is not None
+        ) else ""
         return f"YAML error at line {mark.line + 1}, column {mark.column + 1}: {problem}{context}"
     return f"YAML error: {exc}"
 
@@ -103,7 +101,9 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def json_document(text: str) -> Any:
     """Parse one JSON document, rejecting NaN/Infinity and duplicate keys."""
     try:
-        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates)
+        return json.loads(
+            text, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates
+        )
     except json.JSONDecodeError as exc:
         raise SyntaxProblem(
             f"JSON error at line {exc.lineno}, column {exc.colno}: {exc.msg}", 0

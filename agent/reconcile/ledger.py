@@ -79,9 +79,8 @@ class LedgerStore:
                 log.error("ledger %s is unreadable (%s); treating it as empty", self.path, exc)
                 return {}
             aside = self.path.with_name(f"{LEDGER_FILE}.corrupt-{int(time.time())}")
-            log.error(
-                "ledger %s is unreadable (%s); moved to %s, starting empty", self.path, exc, aside
-            )
+            log.error("ledger %s is unreadable (%s); moved to %s, starting empty",
+                      self.path, exc, aside)
             self.path.replace(aside)
             return {}
         return {e.key: e for e in entries}

@@ -58,10 +58,7 @@ class Reconciler:
             if key.kind is Kind.SECCOMP
         }
         built = build_all(
-            seccomp,
-            invalid=invalid,
-            max_depth=self._max_depth,
-            oci=self._oci,
+            seccomp, invalid=invalid, max_depth=self._max_depth, oci=self._oci,
             validated={e.digest for e in ledger.values()},
         )
         wanted = {
@@ -70,16 +67,15 @@ class Reconciler:
             if isinstance(result, Built) and not result.profile.disabled
         }
         held = frozenset(
-            key
-            for key, entry in ledger.items()
-            if key not in wanted
-            and (desired.holds(key, entry.source) or isinstance(built.get(key), AgentError))
+            key for key, entry in ledger.items()
+            if key not in wanted and (
+                desired.holds(key, entry.source) or isinstance(built.get(key), AgentError)
+            )
         )
         actual = self._backend.actual(ledger.keys())
         plan = make_plan(desired=wanted, held=held, ledger=ledger, actual=actual)
-        return Evaluation(
-            desired=desired, built=built, ledger=ledger, plan=plan, started_at=started
-        )
+        return Evaluation(desired=desired, built=built, ledger=ledger, plan=plan,
+                          started_at=started)
 
     def reconcile(self, desired: DesiredState) -> Report:
         return self.apply(self.evaluate(desired))
@@ -102,11 +98,9 @@ class Reconciler:
                 built = ev.built[install.key]
                 assert isinstance(built, Built)
                 ledger[install.key] = Entry(
-                    key=install.key,
-                    digest=install.digest,
+                    key=install.key, digest=install.digest,
                     location=self._backend.location(install.key),
-                    source=built.profile.origin.file,
-                    installed_at=now,
+                    source=built.profile.origin.file, installed_at=now,
                 )
         for key in removals:
             if results[key].ok:
@@ -114,17 +108,12 @@ class Reconciler:
         for planned in ev.plan:  # a profile moved to another file keeps its entry, new source
             built_or_error = ev.built.get(planned.key)
             entry = ledger.get(planned.key)
-            if (
-                isinstance(built_or_error, Built)
-                and entry is not None
-                and (entry.source != built_or_error.profile.origin.file)
+            if isinstance(built_or_error, Built) and entry is not None and (
+                entry.source != built_or_error.profile.origin.file
             ):
                 ledger[planned.key] = Entry(
-                    key=entry.key,
-                    digest=entry.digest,
-                    location=entry.location,
-                    source=built_or_error.profile.origin.file,
-                    installed_at=entry.installed_at,
+                    key=entry.key, digest=entry.digest, location=entry.location,
+                    source=built_or_error.profile.origin.file, installed_at=entry.installed_at,
                 )
         if ledger != ev.ledger:
             self._ledger.save(ledger)
@@ -153,16 +142,9 @@ class Reconciler:
             if step is Step.REMOVE and (result is None or result.ok) and applied:
                 removed.append(key)
                 continue
-            statuses.append(
-                self._status(
-                    ev,
-                    key=key,
-                    step=step,
-                    result=result,
-                    entry=ledger.get(key),
-                    applied=applied,
-                )
-            )
+            statuses.append(self._status(
+                ev, key=key, step=step, result=result, entry=ledger.get(key), applied=applied,
+            ))
         return Report(
             profiles=tuple(statuses),
             removed=tuple(removed),
@@ -188,71 +170,42 @@ class Reconciler:
         installed = entry.digest if entry else ""
         keep = f"; the last good version ({installed}) stays installed" if installed else ""
         status = ProfileStatus(
-            key=key,
-            state=State.ERROR,
-            step=step,
-            installed_digest=installed,
+            key=key, state=State.ERROR, step=step, installed_digest=installed,
             location=entry.location if entry else self._backend.location(key),
         )
 
         manifest_errors = ev.desired.key_errors.get(key)
         if manifest_errors:
             return replace(
-                status,
-                message="; ".join(_field_message(e) for e in manifest_errors) + keep,
-                error_code=manifest_errors[0].code,
-                source=_source(manifest_errors[0]),
+                status, message="; ".join(_field_message(e) for e in manifest_errors) + keep,
+                error_code=manifest_errors[0].code, source=_source(manifest_errors[0]),
             )
         if built is None:  # only in the ledger: removed from the desired state, or unreadable
             assert entry is not None
             if result is not None and result.error is not None:
-                return replace(
-                    status,
-                    message=result.error.message,
-                    error_code=result.error.code,
-                    source=entry.source,
-                )
+                return replace(status, message=result.error.message,
+                               error_code=result.error.code, source=entry.source)
             if step is Step.REMOVE:
-                return replace(
-                    status,
-                    state=State.REMOVING,
-                    source=entry.source,
-                    message="no longer in the desired state",
-                )
-            return replace(
-                status,
-                message=_uncertain_reason(ev.desired, entry) + keep,
-                error_code="manifest-unreadable",
-                source=entry.source,
-            )
+                return replace(status, state=State.REMOVING, source=entry.source,
+                               message="no longer in the desired state")
+            return replace(status, message=_uncertain_reason(ev.desired, entry) + keep,
+                           error_code="manifest-unreadable", source=entry.source)
         if isinstance(built, AgentError):
-            return replace(
-                status,
-                message=built.message + keep,
-                error_code=built.code,
-                source=str(ev.desired.profiles[key].origin),
-            )
+            return replace(status, message=built.message + keep, error_code=built.code,
+                           source=str(ev.desired.profiles[key].origin))
 
         status = replace(
-            status,
-            source=str(built.profile.origin),
-            digest=built.digest,
-            chain=built.resolution.chain,
-            syscalls=built.resolution.merged.spec.syscalls,
-            warnings=built.warnings,
-            notes=built.notes,
+            status, source=str(built.profile.origin), digest=built.digest,
+            chain=built.resolution.chain, syscalls=built.resolution.merged.spec.syscalls,
+            warnings=built.warnings, notes=built.notes,
         )
         if result is not None and result.error is not None:
-            return replace(
-                status, message=result.error.message + keep, error_code=result.error.code
-            )
+            return replace(status, message=result.error.message + keep,
+                           error_code=result.error.code)
         if built.profile.disabled:
             pending_removal = not applied and step is Step.REMOVE
-            return replace(
-                status,
-                state=State.REMOVING if pending_removal else State.DISABLED,
-                message="disabled: not installed, still usable as a base",
-            )
+            return replace(status, state=State.REMOVING if pending_removal else State.DISABLED,
+                           message="disabled: not installed, still usable as a base")
         if not applied and step is not None and step.mutates:
             return replace(status, state=State.PENDING)
         return replace(status, state=State.STALE if built.resolution.stale else State.INSTALLED)

@@ -102,9 +102,8 @@ def compile_filter(spec: SeccompSpec) -> sc.SyscallFilter:
             if not filt.exist_arch(value):
                 filt.add_arch(value)
         except OSError as exc:
-            raise CompileFailure(
-                f"libseccomp rejects architecture {arch}: {exc.strerror}"
-            ) from None
+            raise CompileFailure(f"libseccomp rejects architecture {arch}: {exc.strerror}") \
+                from None
     for rule in spec.syscalls:
         action = _action(rule.action, rule.errno_ret)
         if action == default:

@@ -111,7 +111,6 @@ def top_level_differences(child: SeccompSpec, base: SeccompSpec, base_label: str
         ("listenerPath", child.listener_path, base.listener_path),
     ):
         if theirs not in (None, "", []) and mine != theirs:
-            notes.append(
-                f"base {base_label} sets {label} {theirs!r}; this profile's {mine!r} is used"
-            )
+            notes.append(f"base {base_label} sets {label} {theirs!r}; this profile's "
+                         f"{mine!r} is used")
     return notes

@@ -120,9 +120,7 @@ class Resolver:
             return known
         if ref in self._stack:
             raise _ChainProblem(
-                [*self._stack, ref],
-                "the chain has a cycle",
-                "base-cycle",
+                [*self._stack, ref], "the chain has a cycle", "base-cycle",
                 "a profile cannot be its own base, directly or through other bases",
             )
         self._stack.append(ref)
@@ -153,9 +151,7 @@ class Resolver:
         if ref.startswith(OCI_PREFIX):
             if self._oci is None:
                 raise _ChainProblem(
-                    list(self._stack),
-                    "OCI bases are not supported yet",
-                    "oci-unsupported",
+                    list(self._stack), "OCI bases are not supported yet", "oci-unsupported",
                     "copy the base profile into the desired-state directory and name it locally",
                 )
             try:
@@ -165,22 +161,17 @@ class Resolver:
             return fetched.spec, fetched.base, fetched.link
         if ref in self._invalid:
             raise _ChainProblem(
-                list(self._stack),
-                f"base profile {ref!r} is invalid: {self._invalid[ref]}",
+                list(self._stack), f"base profile {ref!r} is invalid: {self._invalid[ref]}",
                 "base-invalid",
             )
         profile = self._profiles.get(ref)
         if profile is None:
             raise _ChainProblem(
-                list(self._stack),
-                f"base profile {ref!r} is not in the desired state",
-                "base-not-found",
-                "add a SeccompProfile with that name, or fix baseProfileName",
+                list(self._stack), f"base profile {ref!r} is not in the desired state",
+                "base-not-found", "add a SeccompProfile with that name, or fix baseProfileName",
             )
         link = Link(
-            reference=ref,
-            digest=digest(render(profile.spec)),
-            source=str(profile.origin),
+            reference=ref, digest=digest(render(profile.spec)), source=str(profile.origin),
             spec=profile.spec,
         )
         return profile.spec, profile.base, link
