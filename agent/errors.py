@@ -14,6 +14,7 @@ an optional ``hint`` that tells the operator what to do next::
     │   └── RegistryUnreachable   … because it could not be reached (network, timeout, 5xx):
     │                             the one case where a cached last known good may stand in
     ├── VerificationError     an OCI artifact's signature does not verify under its trust policy
+    ├── SigningError          an artifact cannot be signed (key, password, signing services)
     ├── BackendError          a host mutation failed (argv, exit code, stderr tail)
     └── DaemonUnavailable     the CLI cannot reach the daemon's socket (exit 69)
 
@@ -125,6 +126,10 @@ class RegistryUnreachable(RegistryError):
 
 class VerificationError(AgentError):
     default_code = "signature-invalid"
+
+
+class SigningError(AgentError):
+    default_code = "signing-failed"
 
 
 class BackendError(AgentError):

@@ -1,0 +1,145 @@
+"""Signing: produce what phase 2 pushes — a legacy ``.sig`` layer or a sigstore bundle.
+
+Pure over their inputs except keyless signing, which talks to the configured Fulcio and Rekor
+through sigstore-python. Key-based signatures carry no log entry (the air-gapped case; verify
+them with ``require_tlog = false``). What comes out is exactly what cosign would write, so cosign
+can verify it, and our verifiers accept cosign's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from agent.errors import SigningError
+from agent.oci.signatures import legacy
+from agent.oci.signatures.bundle import build_bundle, key_hint, parse_bundle
+from agent.oci.signatures.legacy import LegacyLayer
+from agent.oci.signatures.payload import (
+    INTOTO_PAYLOAD_TYPE,
+    intoto_statement,
+    pae,
+    simple_signing_payload,
+)
+from agent.oci.signatures.trustroot import TrustRoot
+
+_PEM = serialization.Encoding.PEM
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KeylessConfig:
+    """Where keyless signing goes: a Fulcio, a Rekor v1, and the trusted root vouching for them."""
+
+    fulcio_url: str
+    rekor_url: str
+    trusted_root: TrustRoot
+
+
+def sign_legacy_with_key(
+    key: ec.EllipticCurvePrivateKey,
+    *,
+    digest: str,
+    repository: str,
+    optional: dict[str, str] | None = None,
+) -> LegacyLayer:
+    """A legacy ``.sig`` layer signing ``repository@digest`` with ``key`` (no log entry)."""
+    payload = simple_signing_payload(docker_reference=repository, digest=digest, optional=optional)
+    signature = key.sign(payload, ec.ECDSA(hashes.SHA256()))
+    return legacy.build_layer(payload=payload, signature=signature)
+
+
+def sign_bundle_with_key(key: ec.EllipticCurvePrivateKey, *, digest: str, repository: str) -> bytes:
+    """A v0.3 DSSE bundle signing ``digest`` with ``key`` (no log entry).
+
+    The statement's subject is named after ``repository``, so our verifier binds the repository
+    too (cosign ignores the name and checks the digest).
+    """
+    statement = intoto_statement(digest=digest, name=repository)
+    signature = key.sign(pae(INTOTO_PAYLOAD_TYPE, statement), ec.ECDSA(hashes.SHA256()))
+    spki = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return build_bundle(
+        payload_type=INTOTO_PAYLOAD_TYPE,
+        payload=statement,
+        signature=signature,
+        public_key_hint=key_hint(spki),
+    )
+
+
+def sign_bundle_keyless(
+    *, digest: str, repository: str, identity_token: str, config: KeylessConfig
+) -> bytes:
+    """A keyless v0.3 DSSE bundle: Fulcio certificate for the token's identity, Rekor entry."""
+    from agent.oci.signatures import _sigstore  # noqa: PLC0415 - sigstore only when signing keyless
+
+    statement = intoto_statement(digest=digest, name=repository)
+    return _guarded(
+        lambda: _sigstore.sign_keyless(
+            payload_type=INTOTO_PAYLOAD_TYPE,
+            payload=statement,
+            identity_token=identity_token,
+            trusted_root=config.trusted_root,
+            fulcio_url=config.fulcio_url,
+            rekor_url=config.rekor_url,
+        )
+    )
+
+
+def sign_legacy_keyless(
+    *, digest: str, repository: str, identity_token: str, config: KeylessConfig
+) -> LegacyLayer:
+    """A keyless legacy ``.sig`` layer, as ``cosign sign`` (v2) and ``spoc push`` write it.
+
+    sigstore-python signs the payload as a blob (a hashedrekord entry, the same entry cosign
+    makes); its bundle is then cut into the layer's annotations.
+    """
+    from agent.oci.signatures import _sigstore  # noqa: PLC0415
+
+    payload = simple_signing_payload(docker_reference=repository, digest=digest)
+    raw = _guarded(
+        lambda: _sigstore.sign_keyless(
+            payload_type="",
+            payload=payload,
+            identity_token=identity_token,
+            artifact=True,
+            trusted_root=config.trusted_root,
+            fulcio_url=config.fulcio_url,
+            rekor_url=config.rekor_url,
+        )
+    )
+    signed = parse_bundle(raw)
+    if signed.certificate is None or signed.message_signature is None or len(signed.entries) != 1:
+        raise SigningError("sigstore returned an unexpected bundle", code="signing-failed")
+    cert = signed.certificate
+    return legacy.build_layer(
+        payload=payload,
+        signature=signed.message_signature,
+        certificate_pem=cert.public_bytes(_PEM),
+        chain_pem=_chain_pem(cert, config.trusted_root),
+        entry=signed.entries[0].entry,
+    )
+
+
+def _chain_pem(cert: x509.Certificate, root: TrustRoot) -> bytes | None:
+    # cosign puts the issuing CA chain next to the leaf; verifiers build the path from the
+    # trusted root anyway, so a CA we cannot match just leaves the annotation out.
+    for ca in root.authorities:
+        if ca.chain[0].subject == cert.issuer:
+            return b"".join(c.public_bytes(_PEM) for c in ca.chain)
+    return None
+
+
+def _guarded(call: Callable[[], bytes]) -> bytes:
+    try:
+        return call()
+    except SigningError:
+        raise
+    except Exception as exc:
+        raise SigningError(
+            f"keyless signing failed: {type(exc).__name__}: {exc}", code="signing-failed"
+        ) from exc

@@ -1,0 +1,58 @@
+"""Choosing among the signatures found for an artifact."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from agent.errors import VerificationError
+from agent.oci.signatures import Keyless, sign_bundle_with_key
+from agent.oci.signatures.discovery import (
+    BundleCandidate,
+    LegacyCandidate,
+    legacy_tag,
+    referrers_tag,
+    verify_first,
+)
+from agent.oci.signatures.payload import intoto_statement
+from tests.support.fakesigstore import FakeSigstore
+from tests.unit.signatures.conftest import DIGEST, OTHER_DIGEST, REPO, payload
+
+
+def test_tags() -> None:
+    assert legacy_tag(DIGEST) == "sha256-" + "ab" * 32 + ".sig"
+    assert referrers_tag(DIGEST) == "sha256-" + "ab" * 32
+
+
+def test_first_good_candidate_wins(sigstore: FakeSigstore, keyless: Keyless) -> None:
+    replayed = sigstore.legacy_keyless(payload(digest=OTHER_DIGEST))
+    good = sigstore.bundle_keyless(intoto_statement(digest=DIGEST))
+    found = [
+        LegacyCandidate(
+            payload=replayed.payload, annotations=replayed.annotations, source="sig[0]"
+        ),
+        BundleCandidate(bundle=good, source="referrer sha256:1"),
+    ]
+    verified = verify_first(found, keyless, expected_digest=DIGEST, expected_repository=REPO)
+    assert verified.format == "sigstore-bundle"
+
+
+def test_nothing_found_or_nothing_good(sigstore: FakeSigstore, keyless: Keyless) -> None:
+    with pytest.raises(VerificationError) as info:
+        verify_first([], keyless, expected_digest=DIGEST, expected_repository=REPO)
+    assert info.value.code == "signature-missing"
+    replayed = sigstore.legacy_keyless(payload(digest=OTHER_DIGEST))
+    key_signed = sign_bundle_with_key(
+        ec.generate_private_key(ec.SECP256R1()), digest=DIGEST, repository=REPO
+    )
+    found = [
+        LegacyCandidate(
+            payload=replayed.payload, annotations=replayed.annotations, source="sig[0]"
+        ),
+        BundleCandidate(bundle=key_signed, source="referrer sha256:2"),
+    ]
+    with pytest.raises(VerificationError) as info:
+        verify_first(found, keyless, expected_digest=DIGEST, expected_repository=REPO)
+    assert info.value.code == "digest-mismatch"
+    assert "sig[0]: digest-mismatch" in info.value.message
+    assert "referrer sha256:2: certificate-missing" in info.value.message
