@@ -13,6 +13,7 @@ an optional ``hint`` that tells the operator what to do next::
     ├── RegistryError         an OCI registry could not serve what was asked
     ├── VerificationError     an OCI artifact's signature does not verify under its trust policy
     ├── BackendError          a host mutation failed (argv, exit code, stderr tail)
+    ├── ApiError              the status API refused a request (carries the HTTP status)
     └── DaemonUnavailable     the CLI cannot reach the daemon's socket (exit 69)
 
 Only the CLI entry point and the daemon entry point turn these into exit codes
@@ -133,6 +134,21 @@ class BackendError(AgentError):
         self.argv = tuple(argv)
         self.exit_code = exit_code
         self.stderr_tail = stderr_tail
+
+
+class ApiError(AgentError):
+    """A status API request that was refused or failed, with its HTTP ``status``.
+
+    The server raises it to answer ``{"error": {"code", "message"}}`` with that status; the
+    client raises it when the daemon answered that way, so both ends speak the same error.
+    """
+
+    default_code = "api-error"
+
+    def __init__(self, status: int, message: str, *, code: str | None = None,
+                 hint: str = "") -> None:
+        super().__init__(message, code=code, hint=hint)
+        self.status = status
 
 
 class DaemonUnavailable(AgentError):

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TextIO
 
+from agent.cli.text import emit_json, table
 from agent.reconcile.status import ProfileStatus, Report, State
 
-
-def table(rows: Sequence[Sequence[str]], out: TextIO = sys.stdout) -> None:
-    if not rows:
-        return
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])]
-        print("  ".join([*cells, row[-1]]).rstrip(), file=out)
-
-
-def emit_json(doc: Any, out: TextIO = sys.stdout) -> None:
-    json.dump(doc, out, indent=2, sort_keys=False)
-    out.write("\n")
+__all__ = ["emit_json", "print_report", "table"]
 
 
 def _detail(status: ProfileStatus) -> str:
