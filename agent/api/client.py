@@ -1,7 +1,11 @@
-"""A small client for the status API: ``http.client`` over an AF_UNIX socket.
+"""A small client for the status API: one HTTP/1.1 request per AF_UNIX connection.
 
-It imports the standard library, the error tree and :mod:`agent.api.wire`, nothing else, so the
-commands built on it (``secprof status``, ``is-ready``, ``reconcile``, ``reload``) start fast.
+It imports the standard library's socket, json and re, the error tree and :mod:`agent.api.wire`,
+nothing else, so the commands built on it (``secprof status``, ``is-ready``, ``reconcile``,
+``reload``) start fast. ``http.client`` would do the same job but costs ~20 ms of imports (the
+``email`` package, ``ssl``) on every run; the daemon sends ``Content-Length`` and closes after
+its one answer, so reading to EOF and checking the length is the whole protocol.
+
 Every way of not reaching the daemon becomes :class:`~agent.errors.DaemonUnavailable` (exit 69)
 with a hint about the likely cause; an error the daemon answered becomes
 :class:`~agent.errors.ApiError`, carrying the daemon's code and message.
@@ -9,9 +13,10 @@ with a hint about the likely cause; an error the daemon answered becomes
 
 from __future__ import annotations
 
-import http.client
 import json
+import re
 import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,24 +25,43 @@ from agent.api.wire import JSON_TYPE
 from agent.errors import AgentError, ApiError, DaemonUnavailable
 
 MAX_REPLY_BYTES = 64 * 1024 * 1024  # far above any real answer; a bound all the same
+_STATUS_LINE = re.compile(r"HTTP/1\.[01] ([1-5][0-9][0-9])(?: [^\r\n]*)?")
+_CONTENT_LENGTH = re.compile(r"(?im)^content-length:[ \t]*([0-9]+)[ \t]*\r?$")
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    """HTTP over a Unix socket; the Host header says ``localhost`` (any value would do)."""
+class _BrokenReply(Exception):
+    """The daemon's answer is not the HTTP it should be."""
 
-    def __init__(self, path: Path, timeout_s: float) -> None:
-        super().__init__("localhost", timeout=timeout_s)
-        self._path = path
 
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.settimeout(self.timeout)
-            sock.connect(str(self._path))
-        except BaseException:
-            sock.close()
-            raise
-        self.sock = sock
+def _read_all(sock: socket.socket, deadline: float) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        sock.settimeout(remaining)
+        chunk = sock.recv(65536)
+        if not chunk:  # the daemon closes after its one answer
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > MAX_REPLY_BYTES:
+            raise _BrokenReply(f"the reply is larger than {MAX_REPLY_BYTES} bytes")
+        chunks.append(chunk)
+
+
+def _parse(data: bytes) -> tuple[int, bytes]:
+    head, sep, body = data.partition(b"\r\n\r\n")
+    if not sep:
+        raise _BrokenReply("the reply ended before its headers did" if data else "no reply")
+    text = head.decode("latin-1")
+    status = _STATUS_LINE.fullmatch(text.split("\r\n", 1)[0])
+    if status is None:
+        raise _BrokenReply(f"not an HTTP/1.1 status line: {text[:40]!r}")
+    length = _CONTENT_LENGTH.search(text)
+    if length is not None and int(length.group(1)) != len(body):
+        raise _BrokenReply(f"the reply was cut short ({len(body)} of {length.group(1)} bytes)")
+    return int(status.group(1)), body
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,31 +89,32 @@ class Client:
         self._timeout_s = timeout_s
 
     def call(self, method: str, target: str, *, timeout_s: float | None = None) -> Reply:
-        """One request; any HTTP status is returned, only transport failures raise."""
+        """One request (``target`` already percent-encoded); any HTTP status is returned, only
+        transport failures and replies that are not JSON objects raise."""
         timeout = self._timeout_s if timeout_s is None else timeout_s
-        conn = _UnixConnection(self.path, timeout)
+        length = "Content-Length: 0\r\n" if method == "POST" else ""
+        request = (f"{method} {target} HTTP/1.1\r\nHost: localhost\r\nAccept: {JSON_TYPE}\r\n"
+                   f"{length}Connection: close\r\n\r\n").encode("ascii")
+        deadline = time.monotonic() + timeout
         try:
-            conn.request(method, target, headers={"Accept": JSON_TYPE})
-            response = conn.getresponse()
-            body = response.read(MAX_REPLY_BYTES + 1)
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(timeout)
+                sock.connect(str(self.path))
+                sock.sendall(request)
+                status, body = _parse(_read_all(sock, deadline))
         except OSError as exc:
             raise self._unavailable(exc, timeout) from None
-        except http.client.HTTPException as exc:
-            raise DaemonUnavailable(f"the daemon at {self.path} sent a broken reply: "
-                                    f"{type(exc).__name__}: {exc}") from None
-        finally:
-            conn.close()
-        if len(body) > MAX_REPLY_BYTES:
-            raise AgentError(f"the daemon's reply to {target} is larger than "
-                             f"{MAX_REPLY_BYTES} bytes", code="bad-reply")
+        except _BrokenReply as exc:
+            raise DaemonUnavailable(f"the daemon at {self.path} sent a broken reply to "
+                                    f"{target}: {exc}") from None
         try:
             doc = json.loads(body)
         except ValueError:
             doc = None
         if not isinstance(doc, dict):
-            raise AgentError(f"the daemon answered {target} with HTTP {response.status} and "
-                             "no JSON object", code="bad-reply")
-        return Reply(response.status, doc)
+            raise AgentError(f"the daemon answered {target} with HTTP {status} and no JSON "
+                             "object", code="bad-reply")
+        return Reply(status, doc)
 
     def get(self, target: str) -> dict[str, Any]:
         """The JSON document at ``target``; any status but 200 raises :class:`ApiError`."""
