@@ -34,6 +34,8 @@ class Limits:
     max_headers: int = 64
     max_body_bytes: int = 4096  # no endpoint takes a body; a small one is read and ignored
     max_connections: int = 16  # beyond this, new connections get 503 at once
+    linger_s: float = 1.0  # after answering, how long to drain what the client still sends
+    linger_bytes: int = 1 << 20
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -185,8 +185,26 @@ class ApiServer:
             conn.settimeout(self._limits.write_timeout_s)
             conn.sendall(encode(response, head_only=head_only))
             conn.shutdown(socket.SHUT_WR)
+            self._linger(conn)
         except OSError as exc:  # includes the write timeout of a client that does not read
             log.debug("status API: could not answer %s: %s", peer, exc)
+
+    def _linger(self, conn: socket.socket) -> None:
+        """Drop what the client still sends until it closes (briefly, and only so much).
+
+        Closing a Unix socket with unread input makes the kernel fail the client's next read
+        with ECONNRESET instead of EOF; after a 413 or 431 the client is typically still
+        sending, and a client that reads to EOF would then take our answer for a failure.
+        """
+        deadline = time.monotonic() + self._limits.linger_s
+        budget = self._limits.linger_bytes
+        with contextlib.suppress(OSError):  # a timeout or a reset: either way, we are done
+            while budget > 0 and (remaining := deadline - time.monotonic()) > 0:
+                conn.settimeout(remaining)
+                chunk = conn.recv(min(65536, budget))
+                if not chunk:
+                    return
+                budget -= len(chunk)
 
 
 __all__ = ["ApiServer", "Limits"]

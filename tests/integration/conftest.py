@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -41,8 +41,15 @@ def control() -> MemoryControl:
 
 
 @pytest.fixture
-def server(socket_path: Path, control: MemoryControl) -> Iterator[ApiServer]:
-    srv = ApiServer(socket_path, GROUP, control, limits=FAST, clock=clock)
+def server_clock() -> Callable[[], float]:
+    """The server's "now": fixed, to match the fixed times of the support snapshots."""
+    return clock
+
+
+@pytest.fixture
+def server(socket_path: Path, control: MemoryControl,
+           server_clock: Callable[[], float]) -> Iterator[ApiServer]:
+    srv = ApiServer(socket_path, GROUP, control, limits=FAST, clock=server_clock)
     srv.start()
     yield srv
     srv.close()

@@ -10,13 +10,14 @@ from typing import Any
 
 
 def exchange(path: Path, data: bytes, *, timeout_s: float = 5.0) -> bytes:
-    """Send ``data``, then read until the server closes."""
+    """Send ``data``, close our sending side, then read until the server closes."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout_s)
         sock.connect(str(path))
         # The server may answer and close before reading it all (a 413, a 431).
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             sock.sendall(data)
+            sock.shutdown(socket.SHUT_WR)
         chunks = []
         while chunk := sock.recv(65536):
             chunks.append(chunk)
