@@ -64,7 +64,7 @@ def _parse(data: bytes) -> tuple[int, bytes]:
     return int(status.group(1)), body
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Reply:
     status: int
     doc: dict[str, Any]
@@ -114,7 +114,7 @@ class Client:
         if not isinstance(doc, dict):
             raise AgentError(f"the daemon answered {target} with HTTP {status} and no JSON "
                              "object", code="bad-reply")
-        return Reply(status, doc)
+        return Reply(status=status, doc=doc)
 
     def get(self, target: str) -> dict[str, Any]:
         """The JSON document at ``target``; any status but 200 raises :class:`ApiError`."""

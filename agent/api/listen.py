@@ -34,7 +34,7 @@ _UCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Peer:
     """The process at the other end of a connection, as the kernel saw it at connect()."""
 
@@ -51,10 +51,10 @@ def peer_credentials(conn: socket.socket) -> Peer:
     pid, uid, gid = _UCRED.unpack(
         conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size)
     )
-    return Peer(pid, uid, gid)
+    return Peer(pid=pid, uid=uid, gid=gid)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SocketFile:
     """The socket file a server created; removed on close only while it is still that file."""
 
@@ -185,4 +185,4 @@ def listen(path: Path, gid: int, *, backlog: int = 64) -> tuple[socket.socket, S
         with contextlib.suppress(FileNotFoundError):
             os.unlink(staged)
         os.rmdir(private)
-    return sock, SocketFile(path, st.st_dev, st.st_ino)
+    return sock, SocketFile(path=path, device=st.st_dev, inode=st.st_ino)

@@ -88,7 +88,7 @@ def encode(response: Response, *, head_only: bool = False) -> bytes:
 # RFC 9110 token characters: methods and header names.
 _TCHARS = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _REQUEST_LINE = re.compile(rf"({_TCHARS}) (/[!-~]*) HTTP/(\d)\.(\d)")
-_HEADER = re.compile(rf"({_TCHARS}):[ \t]*(.*?)[ \t]*")
+_FIELD_NAME = re.compile(_TCHARS)
 # Field values: visible characters, spaces, tabs, and obs-text; no other control characters.
 _VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
@@ -118,10 +118,13 @@ def parse_head(head: bytes, limits: Limits) -> tuple[Request, int]:
     for line in lines[1:]:
         if line[:1] in (" ", "\t"):
             raise _bad("folded header lines are not accepted")
-        header = _HEADER.fullmatch(line)
-        if header is None or not _VALUE.fullmatch(header.group(2)):
+        # str methods, not one regex with optional whitespace around a lazy value: that one
+        # backtracks quadratically on a long run of spaces (0.3 s for an 8 KiB header).
+        name, colon, value = line.partition(":")
+        value = value.strip(" \t")
+        if not colon or not _FIELD_NAME.fullmatch(name) or not _VALUE.fullmatch(value):
             raise _bad(f"malformed header line {line[:40]!r}")
-        name, value = header.group(1).lower(), header.group(2)
+        name = name.lower()
         if name in headers:
             if name in ("content-length", "host", "transfer-encoding"):
                 raise _bad(f"more than one {name} header")  # request-smuggling hygiene

@@ -33,11 +33,11 @@ from agent.api.listen import Peer, SocketFile, listen, peer_credentials, resolve
 from agent.api.protocol import Limits, Request, Response, encode, error_response, read_request
 from agent.api.routes import Api
 from agent.daemon.state import Control
-from agent.errors import ApiError
+from agent.errors import AgentError, ApiError
 
 log = logging.getLogger(__name__)
 
-_BUSY = encode(error_response(ApiError(503, "too many connections; try again", code="busy")))
+_BUSY = ApiError(503, "too many connections; try again shortly", code="busy")
 
 
 class ApiServer:
@@ -70,8 +70,14 @@ class ApiServer:
             raise RuntimeError("ApiServer.start() called twice")
         gid = resolve_group(self._group)
         self._listener, self._socket_file = listen(self.path, gid)
-        self._listener.setblocking(False)
-        self._wake = os.pipe()
+        try:
+            self._listener.setblocking(False)
+            self._wake = os.pipe()
+        except OSError as exc:
+            self._listener.close()
+            self._socket_file.remove()
+            raise AgentError(f"cannot start the status API: {exc}",
+                             code="socket-setup-failed") from None
         self._thread = threading.Thread(target=self._serve, args=(self._listener, self._wake[0]),
                                         name="secprof-api", daemon=True)
         self._thread.start()
@@ -129,7 +135,8 @@ class ApiServer:
             return
         if not self._slots.acquire(blocking=False):
             with contextlib.suppress(OSError):
-                conn.send(_BUSY, socket.MSG_DONTWAIT)
+                # One non-blocking send: this thread accepts for everyone, it must not wait.
+                conn.send(encode(error_response(_BUSY)), socket.MSG_DONTWAIT)
             conn.close()
             log.warning("status API: %d connections open; refused one",
                         self._limits.max_connections)
