@@ -122,7 +122,10 @@ class ApiServer:
                 for key, _ in selector.select():  # no timeout: sleeps until there is work
                     if key.fileobj == wake_fd:
                         return
-                    self._accept(listener)
+                    try:
+                        self._accept(listener)
+                    except Exception:  # a bug; this thread serves everyone, it must go on
+                        log.exception("status API: accepting a connection failed")
 
     def _accept(self, listener: socket.socket) -> None:
         try:
@@ -145,7 +148,14 @@ class ApiServer:
                                   name="secprof-api-conn", daemon=True)
         with self._lock:
             self._workers.add(worker)
-        worker.start()
+        try:
+            worker.start()
+        except RuntimeError as exc:  # no more threads: this connection only is refused
+            log.error("status API cannot start a thread: %s", exc)
+            with self._lock:
+                self._workers.discard(worker)
+            self._slots.release()
+            conn.close()
 
     def _connection(self, conn: socket.socket) -> None:
         try:
