@@ -13,6 +13,7 @@ with a hint about the likely cause; an error the daemon answered becomes
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
@@ -41,7 +42,12 @@ def _read_all(sock: socket.socket, deadline: float) -> bytes:
         if remaining <= 0:
             raise TimeoutError
         sock.settimeout(remaining)
-        chunk = sock.recv(65536)
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            # The daemon closed without reading all we sent (a 503 when it is busy); its
+            # answer, if any, came first, and _parse checks that it is complete.
+            chunk = b""
         if not chunk:  # the daemon closes after its one answer
             return b"".join(chunks)
         size += len(chunk)
@@ -59,7 +65,9 @@ def _parse(data: bytes) -> tuple[int, bytes]:
     if status is None:
         raise _BrokenReply(f"not an HTTP/1.1 status line: {text[:40]!r}")
     length = _CONTENT_LENGTH.search(text)
-    if length is not None and int(length.group(1)) != len(body):
+    if length is None:  # the daemon always sends one: without it a cut reply looks whole
+        raise _BrokenReply("the reply has no Content-Length")
+    if int(length.group(1)) != len(body):
         raise _BrokenReply(f"the reply was cut short ({len(body)} of {length.group(1)} bytes)")
     return int(status.group(1)), body
 
@@ -100,7 +108,9 @@ class Client:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
                 sock.settimeout(timeout)
                 sock.connect(str(self.path))
-                sock.sendall(request)
+                # A busy daemon answers 503 and closes without reading: go on to read that.
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    sock.sendall(request)
                 status, body = _parse(_read_all(sock, deadline))
         except OSError as exc:
             raise self._unavailable(exc, timeout) from None

@@ -137,9 +137,11 @@ class ApiServer:
             time.sleep(0.1)  # rather than spin while the descriptor table is full
             return
         if not self._slots.acquire(blocking=False):
+            # Non-blocking only: this thread accepts for everyone, it must not wait. Reading
+            # what already arrived spares the client a reset in place of our answer.
             with contextlib.suppress(OSError):
-                # One non-blocking send: this thread accepts for everyone, it must not wait.
                 conn.send(encode(error_response(_BUSY)), socket.MSG_DONTWAIT)
+                conn.recv(self._limits.max_head_bytes, socket.MSG_DONTWAIT)
             conn.close()
             log.warning("status API: %d connections open; refused one",
                         self._limits.max_connections)

@@ -17,7 +17,7 @@ from agent.api.server import ApiServer
 from tests.support.control import MemoryControl, clock, starting
 
 GROUP = "nogroup"  # exists on Debian; its gid is what a group-member test process joins
-FAST = Limits(read_timeout_s=0.5, write_timeout_s=0.5, max_connections=4)
+FAST = Limits(read_timeout_s=0.5, write_timeout_s=0.5)
 
 
 @pytest.fixture

@@ -54,7 +54,8 @@ def answering(short_tmp: Path) -> Iterator[tuple[Path, list[bytes]]]:
     (b"HTTP/1.1 OK\r\n\r\n{}", DaemonUnavailable, "not an HTTP/1.1 status line"),
     (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{}", DaemonUnavailable, "cut short"),
     (b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n[1]", AgentError, "no JSON object"),
-    (b"HTTP/1.1 200 OK\r\n\r\n\xff\xfe", AgentError, "no JSON object"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n\xff\xfe", AgentError, "no JSON object"),
+    (b"HTTP/1.1 200 OK\r\n\r\n{}", DaemonUnavailable, "no Content-Length"),
 ])
 def test_broken_replies(answering: tuple[Path, list[bytes]], answer: bytes,
                         error: type[Exception], text: str) -> None:
