@@ -87,7 +87,7 @@ def encode(response: Response, *, head_only: bool = False) -> bytes:
 
 # RFC 9110 token characters: methods and header names.
 _TCHARS = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
-_REQUEST_LINE = re.compile(rf"({_TCHARS}) (/[!-~]*) HTTP/(\d)\.(\d)")
+_REQUEST_LINE = re.compile(rf"({_TCHARS}) (/[!-~]*) HTTP/([0-9])\.([0-9])")
 _FIELD_NAME = re.compile(_TCHARS)
 # Field values: visible characters, spaces, tabs, and obs-text; no other control characters.
 _VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
