@@ -16,6 +16,7 @@ an optional ``hint`` that tells the operator what to do next::
     ├── VerificationError     an OCI artifact's signature does not verify under its trust policy
     ├── SigningError          an artifact cannot be signed (key, password, signing services)
     ├── BackendError          a host mutation failed (argv, exit code, stderr tail)
+    ├── ApiError              the status API refused a request (carries the HTTP status)
     └── DaemonUnavailable     the CLI cannot reach the daemon's socket (exit 69)
 
 Only the CLI entry point and the daemon entry point turn these into exit codes
@@ -151,6 +152,21 @@ class BackendError(AgentError):
         self.argv = tuple(argv)
         self.exit_code = exit_code
         self.stderr_tail = stderr_tail
+
+
+class ApiError(AgentError):
+    """A status API request that was refused or failed, with its HTTP ``status``.
+
+    The server raises it to answer ``{"error": {"code", "message"}}`` with that status; the
+    client raises it when the daemon answered that way, so both ends speak the same error.
+    """
+
+    default_code = "api-error"
+
+    def __init__(self, status: int, message: str, *, code: str | None = None,
+                 hint: str = "") -> None:
+        super().__init__(message, code=code, hint=hint)
+        self.status = status
 
 
 class DaemonUnavailable(AgentError):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +25,11 @@ class Host:
 
     root: Path
     config_path: Path
+    run: Path  # short: the runtime directory of the socket lives here
+
+    @property
+    def socket(self) -> Path:
+        return self.run / "secprof" / "secprof.sock"
 
     @property
     def profiles(self) -> Path:
@@ -59,8 +67,10 @@ class Host:
 
 
 @pytest.fixture
-def host(tmp_path: Path) -> Host:
+def host(tmp_path: Path) -> Iterator[Host]:
     root = tmp_path / "root"
+    # A socket path must fit in sun_path (108 bytes): pytest's tmp_path can be longer.
+    run = Path(tempfile.mkdtemp(prefix="sp-", dir="/tmp"))
     (root / "etc/secprof/profiles.d").mkdir(parents=True)
     config_path = root / "etc/secprof/config.toml"
     config_path.write_text(textwrap.dedent(f"""
@@ -68,12 +78,13 @@ def host(tmp_path: Path) -> Host:
         profiles_dir = "{root}/etc/secprof/profiles.d"
         state_dir = "{root}/var/lib/secprof"
         cache_dir = "{root}/var/cache/secprof"
-        socket = "{root}/run/secprof/secprof.sock"
+        socket = "{run}/secprof/secprof.sock"
 
         [seccomp]
         root = "{root}/var/lib/kubelet/seccomp"
         """))
-    return Host(root=root, config_path=config_path)
+    yield Host(root=root, config_path=config_path, run=run)
+    shutil.rmtree(run, ignore_errors=True)
 
 
 def seccomp_doc(name: str, body: str, *, api: str = "v1") -> str:

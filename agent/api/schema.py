@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from agent.api.wire import SCHEMA_VERSION
 from agent.errors import AgentError
 from agent.reconcile.status import ProfileStatus, Report
 from agent.seccomp.render import rule_json
 from agent.seccomp.resolve import Link
 
-SCHEMA_VERSION = 1
+__all__ = ["SCHEMA_VERSION", "error_json", "link_json", "profile_json", "report_json"]
 
 
 def link_json(link: Link) -> dict[str, Any]:
@@ -39,6 +40,7 @@ def profile_json(status: ProfileStatus, *, detail: bool = False) -> dict[str, An
         "source": status.source,
         "digest": status.digest,
         "installedDigest": status.installed_digest,
+        "installedAt": status.installed_at,
         "location": status.location,
         "warnings": list(status.warnings),
         "notes": list(status.notes),

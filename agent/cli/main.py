@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from agent import __version__
+from agent.api.wire import DEFAULT_WAIT_S, MAX_WAIT_S
 from agent.errors import AgentError, ConfigError, DaemonUnavailable, UsageError
 
 EXIT_OK = 0
@@ -37,6 +38,16 @@ def _command(module: str, function: str) -> Handler:
         return handler(args)
 
     return run
+
+
+def _wait_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= MAX_WAIT_S:  # also false for nan
+        raise argparse.ArgumentTypeError(f"expected seconds in (0, {MAX_WAIT_S:g}], got {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,6 +85,24 @@ def build_parser() -> argparse.ArgumentParser:
                        help="check manifest files or directories without installing anything")
     p.add_argument("paths", metavar="PATH", nargs="+", help="file or directory")
     p.set_defaults(handler=_command("local", "cmd_validate"))
+
+    p = sub.add_parser("status", parents=[common], help="the running daemon's view of the "
+                       "profiles, or of one (exit 1 when any is in error)")
+    p.add_argument("target", metavar="KIND/NAME", nargs="?",
+                   help="one profile in detail, e.g. seccomp/web-frontend")
+    p.set_defaults(handler=_command("remote", "cmd_status"))
+
+    p = sub.add_parser("is-ready", parents=[common], help="exit 0 once the daemon has finished "
+                       "its first reconcile, 1 before, 69 when it cannot be reached")
+    p.set_defaults(handler=_command("remote", "cmd_is_ready"))
+
+    for name, text in (("reconcile", "make the daemon reconcile now and wait for the result"),
+                       ("reload", "make the daemon reload its config and wait for the result")):
+        p = sub.add_parser(name, parents=[common], help=f"{text} (root only)")
+        p.add_argument("--timeout", metavar="SECONDS", type=_wait_seconds,
+                       default=DEFAULT_WAIT_S, help=f"how long to wait (default "
+                       f"{DEFAULT_WAIT_S:g}, at most {MAX_WAIT_S:g})")
+        p.set_defaults(handler=_command("remote", f"cmd_{name}"))
     _oci_commands(sub, common)
     return parser
 

@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import TextIO
 
+from agent.cli.text import emit_json, table
 from agent.reconcile.status import ProfileStatus, Report, State
 
-
-def table(rows: Sequence[Sequence[str]], out: TextIO | None = None) -> None:
-    out = out or sys.stdout
-    if not rows:
-        return
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])]
-        print("  ".join([*cells, row[-1]]).rstrip(), file=out)
-
-
-def emit_json(doc: Any, out: TextIO | None = None) -> None:
-    """``doc`` as JSON: indented on a terminal, compact (and much faster) into a pipe."""
-    out = out or sys.stdout
-    indent = 2 if out.isatty() else None
-    out.write(json.dumps(doc, indent=indent, separators=None if indent else (",", ":")) + "\n")
+__all__ = ["emit_json", "print_report", "table"]
 
 
 def _detail(status: ProfileStatus) -> str:

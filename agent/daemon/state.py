@@ -52,6 +52,7 @@ class Outcome:
     ok: bool
     message: str = ""
     report: Report | None = None
+    code: str = ""  # stable kebab-case reason when not ok ("" lets the API pick a generic one)
 
 
 class Control(Protocol):

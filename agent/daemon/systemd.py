@@ -24,7 +24,7 @@ class Notifier:
     def notify(self, **fields: str | int) -> None:
         if not self.enabled:
             return
-        from systemd import daemon  # only under systemd: keeps the CLI free of it
+        from systemd import daemon  # noqa: PLC0415 - only under systemd
 
         message = "\n".join(f"{k.upper()}={v}" for k, v in fields.items())
         try:
@@ -83,7 +83,7 @@ def setup_logging(level: int = logging.INFO) -> None:
     for handler in list(root.handlers):
         root.removeHandler(handler)
     if _stderr_is_journal():
-        from systemd.journal import JournalHandler
+        from systemd.journal import JournalHandler  # noqa: PLC0415 - only under journald
 
         journal = JournalHandler(SYSLOG_IDENTIFIER="secprof")
         journal.setFormatter(logging.Formatter("%(message)s"))

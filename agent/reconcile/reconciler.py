@@ -172,6 +172,7 @@ class Reconciler:
         keep = f"; the last good version ({installed}) stays installed" if installed else ""
         status = ProfileStatus(
             key=key, state=State.ERROR, step=step, installed_digest=installed,
+            installed_at=entry.installed_at if entry else None,
             location=entry.location if entry else self._backend.location(key),
         )
 

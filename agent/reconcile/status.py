@@ -33,6 +33,7 @@ class ProfileStatus:
     source: str = ""  # manifest file and document index
     digest: str = ""  # of the desired content ("" when it could not be built)
     installed_digest: str = ""  # of what secprof installed last (the last good version)
+    installed_at: float | None = None  # unix time the ledger recorded for that install
     location: str = ""
     chain: tuple[Link, ...] = ()
     syscalls: tuple[SyscallRule, ...] = ()

@@ -64,7 +64,7 @@ class _UnixConnection(http.client.HTTPConnection):
 
 
 def api(host: Host, method: str, path: str, timeout: float = 30) -> tuple[int, Any]:
-    conn = _UnixConnection(str(host.root / "run/secprof/secprof.sock"), timeout)
+    conn = _UnixConnection(str(host.socket), timeout)
     try:
         conn.request(method, path)
         resp = conn.getresponse()

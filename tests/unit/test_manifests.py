@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.model.manifests import load_directory
+from agent.model.manifests import FileMemo, load_directory
 from agent.model.profile import Kind, ProfileKey
 from tests.conftest import seccomp_doc
 
@@ -230,8 +230,6 @@ def test_oversized_file_is_refused(pdir: Path) -> None:
 
 
 def test_memo_reuses_unchanged_files_and_sees_changes(pdir: Path) -> None:
-    from agent.model.manifests import FileMemo
-
     memo = FileMemo()
     (pdir / "a.yaml").write_text(good("a"))
     (pdir / "b.yaml").write_text(good("b"))
