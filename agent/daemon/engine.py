@@ -43,6 +43,9 @@ class Engine:
         """``previous`` (after a config reload) hands over the counters, which must not reset."""
         self.config = config
         self._clock = clock
+        # Boot never waits on the network: the first reconcile takes oci:// bases from the disk
+        # cache only; the next one (a change, a request or the resync) refreshes them.
+        self._offline: Reconciler | None = app.build_reconciler(config, network=False)
         self._reconciler: Reconciler = app.build_reconciler(config)
         self._backends = app.build_backends(config)
         self._memo = FileMemo()
@@ -55,7 +58,8 @@ class Engine:
     def reconcile(self) -> Result:
         started = time.monotonic()
         desired = load_directory(self.config.agent.profiles_dir, memo=self._memo)
-        report = self._reconciler.reconcile(desired)
+        reconciler, self._offline = self._offline or self._reconciler, None
+        report = reconciler.reconcile(desired)
         elapsed = time.monotonic() - started
         self._log(report)
         self._metrics = self._count(report, elapsed)

@@ -23,6 +23,7 @@ from agent.daemon.engine import Engine, summary
 from agent.daemon.state import Outcome, Snapshot
 from agent.daemon.systemd import Notifier
 from agent.errors import AgentError
+from agent.reconcile.status import Report, State
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +209,9 @@ class Loop:
         with self._cond:
             self._handled = covered
             self._next_resync = time.monotonic() + self._engine.config.agent.resync_interval_s
+            if first and outcome.report is not None and _needs_network(outcome.report):
+                # The boot reconcile used cached bases only; fetch what it could not settle now.
+                self._next_resync = time.monotonic()
             self.heartbeat = time.monotonic()
         return outcome
 
@@ -232,3 +236,7 @@ class Loop:
         self._notifier.ready(summary(outcome.report) if outcome.report else "reloaded")
         return Outcome(ok=outcome.ok, message="reloaded" + (f"; {outcome.message}"
                        if outcome.message else ""), report=outcome.report)
+
+
+def _needs_network(report: Report) -> bool:
+    return any(p.state in (State.STALE, State.ERROR) for p in report.profiles)
