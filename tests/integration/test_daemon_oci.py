@@ -45,7 +45,7 @@ def test_cold_boot_is_ready_at_once_then_fetches(host: Host, registry: RegistryS
         assert "1 error" in ready["STATUS"]
         # ...and the follow-up reconcile fetched it at once, not at the next resync.
         wait_for(lambda: installed(host), 10, "the oci:// base fetched after READY")
-        status, body = api(host, "GET", "/v1/profiles/SeccompProfile/app")
+        body = api(host, "GET", "/v1/profiles/SeccompProfile/app")[1]
         chain = body["profile"]["chain"]
         assert chain[1]["reference"].endswith("/profiles/base:v1")
         assert chain[1]["digest"].startswith("sha256:")
@@ -63,7 +63,7 @@ def test_boot_and_outage_with_the_registry_down(host: Host, registry: RegistrySe
         daemon.ready()
         assert time.monotonic() - started < 10
         assert installed(host)
-        status, body = api(host, "GET", "/v1/profiles/SeccompProfile/app")
+        body = api(host, "GET", "/v1/profiles/SeccompProfile/app")[1]
         assert body["profile"]["state"] in ("Installed", "Stale")
         wait_for(lambda: api(host, "GET", "/v1/profiles/SeccompProfile/app")[1]["profile"]
                  ["state"] == "Stale", 10, "marked Stale once the registry was tried")
