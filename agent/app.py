@@ -24,6 +24,7 @@ from agent.oci.source import OciSource, Registry, SourceSettings
 from agent.oci.trust import TrustStore
 from agent.reconcile.ledger import LedgerStore
 from agent.reconcile.reconciler import Reconciler
+from agent.seccomp.build import BuildCache
 from agent.seccomp.resolve import BaseSource, Fetched
 
 if TYPE_CHECKING:
@@ -48,9 +49,11 @@ class _OnFirstUse:
         return self._source.fetch(reference)
 
 
-def build_reconciler(config: Config, *, network: bool = True) -> Reconciler:
+def build_reconciler(
+    config: Config, *, network: bool = True, build_cache: BuildCache | None = None
+) -> Reconciler:
     """``network=False``: ``oci://`` bases come from the cache only (the daemon's first
-    reconcile after boot must not wait for a registry)."""
+    reconcile after boot must not wait for a registry); ``build_cache``: see Reconciler."""
     (seccomp,) = build_backends(config)
     oci: BaseSource = _OnFirstUse(lambda: build_oci_source(config, network=network))
     return Reconciler(
@@ -58,6 +61,7 @@ def build_reconciler(config: Config, *, network: bool = True) -> Reconciler:
         ledger=LedgerStore(config.agent.state_dir),
         max_depth=config.seccomp.max_base_depth,
         oci=oci,
+        build_cache=build_cache,
     )
 
 

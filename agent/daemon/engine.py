@@ -21,6 +21,7 @@ from agent.model.profile import Kind
 from agent.reconcile.plan import Step
 from agent.reconcile.reconciler import Reconciler
 from agent.reconcile.status import Report, State
+from agent.seccomp.build import BuildCache
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +46,10 @@ class Engine:
         self._clock = clock
         # Boot never waits on the network: the first reconcile takes oci:// bases from the disk
         # cache only; the next one (a change, a request or the resync) refreshes them.
-        self._offline: Reconciler | None = app.build_reconciler(config, network=False)
-        self._reconciler: Reconciler = app.build_reconciler(config)
+        cache = BuildCache()
+        self._offline: Reconciler | None = app.build_reconciler(config, network=False,
+                                                                build_cache=cache)
+        self._reconciler: Reconciler = app.build_reconciler(config, build_cache=cache)
         self._backends = app.build_backends(config)
         self._memo = FileMemo()
         self._metrics: Metrics = previous.metrics if previous else Metrics()
@@ -55,11 +58,14 @@ class Engine:
     def metrics(self) -> Metrics:
         return self._metrics
 
-    def reconcile(self) -> Result:
+    def reconcile(self, *, full: bool = True) -> Result:
+        """A reconcile; ``full=False`` (after a file event) trusts unchanged file stats and the
+        ledger's view of the host, the periodic resync (``full``) re-reads and re-checks all."""
         started = time.monotonic()
-        desired = load_directory(self.config.agent.profiles_dir, memo=self._memo)
+        desired = load_directory(self.config.agent.profiles_dir, memo=self._memo,
+                                 trust_stat=not full)
         reconciler, self._offline = self._offline or self._reconciler, None
-        report = reconciler.reconcile(desired)
+        report = reconciler.reconcile(desired, check_drift=full)
         elapsed = time.monotonic() - started
         self._log(report)
         self._metrics = self._count(report, elapsed)

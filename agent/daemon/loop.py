@@ -147,7 +147,7 @@ class Loop:
                     waiter.outcome = outcome
                     waiter.done.set()
             else:
-                outcome = self._reconcile()
+                outcome = self._reconcile(full=job != "change")
             for waiter in reconcile_waiters:
                 waiter.outcome = outcome
                 waiter.done.set()
@@ -186,11 +186,11 @@ class Loop:
         self._reload_requested = False
         return waiters
 
-    def _reconcile(self, *, first: bool = False) -> Outcome:
+    def _reconcile(self, *, first: bool = False, full: bool = True) -> Outcome:
         with self._cond:
             covered = self._events
         try:
-            result = self._engine.reconcile()
+            result = self._engine.reconcile(full=full)
         except Exception as exc:  # a bug: keep serving, say so, try again at the next trigger
             log.exception("reconcile failed unexpectedly")
             outcome = Outcome(ok=False, message=f"internal error: {type(exc).__name__}: {exc}")

@@ -138,6 +138,19 @@ class FileMemo:
     def __init__(self) -> None:
         self._parts: dict[tuple[str, str], _Collector] = {}
         self._used: dict[tuple[str, str], _Collector] = {}
+        self._stats: dict[_Stat, tuple[str, str]] = {}
+        self._used_stats: dict[_Stat, tuple[str, str]] = {}
+
+    def by_stat(self, stat: _Stat) -> _Collector | None:
+        """The part of a file whose identity (inode, size, mtime, ctime) is unchanged."""
+        key = self._stats.get(stat)
+        part = self.get(key) if key is not None else None
+        if part is not None and key is not None:
+            self._used_stats[stat] = key
+        return part
+
+    def remember_stat(self, stat: _Stat, key: tuple[str, str]) -> None:
+        self._used_stats[stat] = key
 
     def get(self, key: tuple[str, str]) -> _Collector | None:
         part = self._parts.get(key)
@@ -151,13 +164,19 @@ class FileMemo:
     def finish(self) -> None:
         """Forget the files that were not seen in this load."""
         self._parts, self._used = self._used, {}
+        self._stats, self._used_stats = self._used_stats, {}
 
 
 def load_directory(
-    directory: Path, *, cache: ParseCache | None = None, memo: FileMemo | None = None
+    directory: Path,
+    *,
+    cache: ParseCache | None = None,
+    memo: FileMemo | None = None,
+    trust_stat: bool = False,
 ) -> DesiredState:
     """Read every manifest under ``directory``; ``cache`` skips re-parsing unchanged YAML,
-    ``memo`` skips re-validating unchanged files."""
+    ``memo`` skips re-validating unchanged files, and with ``trust_stat`` a file whose inode,
+    size, mtime and ctime are unchanged is not even read again (a full resync reads all)."""
     out = _Collector(cache=cache)
     label = directory.name or str(directory)
     try:
@@ -170,6 +189,13 @@ def load_directory(
         ))
         return out.freeze(complete=False)
     for rel, path in entries:
+        if memo is not None and trust_stat:
+            stat = _stat(path, rel)
+            part = memo.by_stat(stat) if stat else None
+            if part is not None:
+                out.files.append(rel)
+                out.merge(part)
+                continue
         _load_file(path, rel, f"{label}/{rel}", out, memo)
     if memo is not None:
         memo.finish()
@@ -197,39 +223,45 @@ def load_paths(paths: Sequence[Path]) -> DesiredState:
 
 
 def _walk(root: Path, out: _Collector, label: str) -> Iterator[tuple[str, Path]]:
-    """Yield ``(relative path, path)`` of candidate files under ``root``."""
+    """Yield ``(relative path, path)`` of candidate files under ``root``.
+
+    Only symlinks can lead outside ``root``, so only they (and directories, to avoid walking
+    one twice) are resolved.
+    """
     real_root = os.path.realpath(root)
     visited = {real_root}
-    stack = [Path(root)]
+    stack = [(str(root), "")]
     while stack:
-        directory = stack.pop()
+        directory, prefix = stack.pop()
         with os.scandir(directory) as it:
             entries = sorted(it, key=lambda e: e.name)
         for entry in entries:
             if entry.name.startswith("."):
                 continue  # hidden files, and the ..data / ..<timestamp> dirs of ConfigMaps
-            path = Path(entry.path)
-            rel = os.path.relpath(path, root)
-            real = os.path.realpath(path)
-            if entry.is_symlink() and os.path.commonpath([real, real_root]) != real_root:
-                if is_candidate(entry.name):
-                    out.file_error(rel, ManifestError(
-                        "symlink points outside the desired-state directory; not followed",
-                        file=f"{label}/{rel}", code="symlink-escapes",
-                    ))
-                continue
+            rel = prefix + entry.name
+            if entry.is_symlink():
+                real = os.path.realpath(entry.path)
+                if os.path.commonpath([real, real_root]) != real_root:
+                    if is_candidate(entry.name):
+                        out.file_error(rel, ManifestError(
+                            "symlink points outside the desired-state directory; not followed",
+                            file=f"{label}/{rel}", code="symlink-escapes",
+                        ))
+                    continue
             if entry.is_dir():
+                real = os.path.realpath(entry.path)
                 if real not in visited:
                     visited.add(real)
-                    stack.append(path)
+                    stack.append((entry.path, rel + "/"))
             elif entry.is_file() and is_candidate(entry.name):
-                yield rel, path
+                yield rel, Path(entry.path)
 
 
 def _load_file(
     path: Path, rel: str, display: str, out: _Collector, memo: FileMemo | None = None
 ) -> None:
     out.files.append(rel)
+    before = _stat(path, rel) if memo is not None else None
     try:
         with open(path, "rb") as fh:
             raw = fh.read(MAX_FILE_BYTES + 1)
@@ -254,7 +286,21 @@ def _load_file(
         _load_bytes(raw, rel, display, part, as_json=path.suffix == ".json",
                     plain_name=path.name.removesuffix(".json"))
         memo.put(key, part)
+    if before is not None and before == _stat(path, rel):  # not changed while being read
+        memo.remember_stat(before, key)
     out.merge(part)
+
+
+_Stat = tuple[str, int, int, int, int, int]
+
+
+def _stat(path: Path, rel: str) -> _Stat | None:
+    """A file's identity: a rename over it, an edit or a ConfigMap swap all change it."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (rel, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def load_bytes(data: bytes, *, display: str, as_json: bool, plain_name: str) -> DesiredState:

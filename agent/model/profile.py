@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class Kind(StrEnum):
@@ -36,9 +37,12 @@ _SHORT = {
 }
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class ProfileKey:
-    """``(kind, name)``: two documents with the same key are in conflict."""
+class ProfileKey(NamedTuple):
+    """``(kind, name)``: two documents with the same key are in conflict.
+
+    A tuple rather than a dataclass: it is the key of every table in a reconcile, and tuple
+    hashing and ordering run in C (a dataclass re-hashes its fields in Python on every lookup).
+    """
 
     kind: Kind
     name: str

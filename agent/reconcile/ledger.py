@@ -59,6 +59,16 @@ class LedgerStore:
     def __init__(self, state_dir: Path) -> None:
         self._dir = state_dir
         self.path = state_dir / LEDGER_FILE
+        # The last entries read or written, with the file's identity then: a long-running
+        # process re-reads the file only when someone else changed it.
+        self._known: tuple[tuple[int, int, int], dict[ProfileKey, Entry]] | None = None
+
+    def _identity(self) -> tuple[int, int, int] | None:
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
 
     def load(self, *, repair: bool = True) -> dict[ProfileKey, Entry]:
         """The ledger's entries; an unreadable ledger is never trusted.
@@ -67,6 +77,9 @@ class LedgerStore:
         anything it has no record of, so the safe recovery is to start empty. With ``repair``
         the unreadable file is moved aside (kept for a post-mortem); without, nothing is written.
         """
+        identity = self._identity()
+        if self._known is not None and identity == self._known[0]:
+            return dict(self._known[1])
         try:
             raw = json.loads(self.path.read_text(encoding="utf-8"))
             if raw.get("schema_version") != SCHEMA_VERSION:
@@ -83,12 +96,17 @@ class LedgerStore:
                       self.path, exc, aside)
             self.path.replace(aside)
             return {}
-        return {e.key: e for e in entries}
+        entries_by_key = {e.key: e for e in entries}
+        if identity is not None:
+            self._known = (identity, entries_by_key)
+        return dict(entries_by_key)
 
     def save(self, entries: Mapping[ProfileKey, Entry]) -> None:
         ensure_dir(self._dir, mode=0o700)
-        doc = {
-            "schema_version": SCHEMA_VERSION,
-            "entries": [entries[k].to_json() for k in sorted(entries)],
-        }
-        atomic_write(self.path, (json.dumps(doc, indent=1) + "\n").encode(), mode=0o600)
+        # One entry per line: readable, diffable, and json's fast C encoder still does the work.
+        lines = [json.dumps(entries[k].to_json(), separators=(",", ":")) for k in sorted(entries)]
+        text = (f'{{"schema_version":{SCHEMA_VERSION},"entries":[\n' + ",\n".join(lines)
+                + "\n]}\n")
+        atomic_write(self.path, text.encode(), mode=0o600)
+        identity = self._identity()
+        self._known = (identity, dict(entries)) if identity else None

@@ -17,7 +17,7 @@ from agent.model.profile import Kind, ProfileKey
 from agent.reconcile.ledger import Entry, LedgerStore
 from agent.reconcile.plan import Planned, Step, make_plan
 from agent.reconcile.status import ProfileStatus, Report, State
-from agent.seccomp.build import Built, build_all
+from agent.seccomp.build import BuildCache, Built, build_all
 from agent.seccomp.resolve import BaseSource
 
 
@@ -41,14 +41,21 @@ class Reconciler:
         max_depth: int,
         oci: BaseSource | None = None,
         clock: Callable[[], float] = time.time,
+        build_cache: BuildCache | None = None,
     ) -> None:
+        """``build_cache`` (the daemon) carries builds from one reconcile to the next."""
         self._backend = backend
         self._ledger = ledger
         self._max_depth = max_depth
         self._oci = oci
         self._clock = clock
+        self._build_cache = build_cache
 
-    def evaluate(self, desired: DesiredState, *, read_only: bool = False) -> Evaluation:
+    def evaluate(
+        self, desired: DesiredState, *, read_only: bool = False, check_drift: bool = True
+    ) -> Evaluation:
+        """Everything :meth:`apply` needs. Without ``check_drift`` the host is assumed to hold
+        what the ledger says (the daemon's change-triggered runs; its resyncs check)."""
         started = self._clock()
         ledger = self._ledger.load(repair=not read_only)
         seccomp = {k: p for k, p in desired.profiles.items() if k.kind is Kind.SECCOMP}
@@ -59,7 +66,7 @@ class Reconciler:
         }
         built = build_all(
             seccomp, invalid=invalid, max_depth=self._max_depth, oci=self._oci,
-            validated={e.digest for e in ledger.values()},
+            validated={e.digest for e in ledger.values()}, cache=self._build_cache,
         )
         wanted = {
             key: result.digest
@@ -72,13 +79,16 @@ class Reconciler:
                 desired.holds(key, entry.source) or isinstance(built.get(key), AgentError)
             )
         )
-        actual = self._backend.actual(ledger.keys())
+        actual = (
+            self._backend.actual(ledger.keys()) if check_drift
+            else {key: entry.digest for key, entry in ledger.items()}
+        )
         plan = make_plan(desired=wanted, held=held, ledger=ledger, actual=actual)
         return Evaluation(desired=desired, built=built, ledger=ledger, plan=plan,
                           started_at=started)
 
-    def reconcile(self, desired: DesiredState) -> Report:
-        return self.apply(self.evaluate(desired))
+    def reconcile(self, desired: DesiredState, *, check_drift: bool = True) -> Report:
+        return self.apply(self.evaluate(desired, check_drift=check_drift))
 
     def apply(self, ev: Evaluation) -> Report:
         installs = tuple(
@@ -196,24 +206,28 @@ class Reconciler:
             return replace(status, message=built.message + keep, error_code=built.code,
                            source=str(ev.desired.profiles[key].origin))
 
-        status = replace(
-            status, source=str(built.profile.origin), digest=built.digest,
-            chain=built.resolution.chain, syscalls=built.resolution.merged.spec.syscalls,
-            warnings=built.warnings, notes=built.notes,
-        )
+        state, message, code = State.INSTALLED, "", ""
         if result is not None and result.error is not None:
-            return replace(status, message=result.error.message + keep,
-                           error_code=result.error.code)
-        if built.profile.disabled:
+            state, message, code = State.ERROR, result.error.message + keep, result.error.code
+        elif built.profile.disabled:
             pending_removal = not applied and step is Step.REMOVE
-            return replace(status, state=State.REMOVING if pending_removal else State.DISABLED,
-                           message="disabled: not installed, still usable as a base")
-        if not applied and step is not None and step.mutates:
-            return replace(status, state=State.PENDING)
-        if built.resolution.stale:
-            return replace(status, state=State.STALE, message="a base is served from the cache: "
-                           + "; ".join(built.resolution.stale_reasons()))
-        return replace(status, state=State.INSTALLED)
+            state = State.REMOVING if pending_removal else State.DISABLED
+            message = "disabled: not installed, still usable as a base"
+        elif not applied and step is not None and step.mutates:
+            state = State.PENDING
+        elif built.resolution.stale:
+            state = State.STALE
+            message = "a base is served from the cache: " + "; ".join(
+                built.resolution.stale_reasons())
+        # Built directly (not by replace()): this is the path every healthy profile takes.
+        return ProfileStatus(
+            key=key, state=state, step=step, message=message, error_code=code,
+            source=str(built.profile.origin), digest=built.digest,
+            installed_digest=installed, installed_at=status.installed_at,
+            location=status.location, chain=built.resolution.chain,
+            syscalls=built.resolution.merged.spec.syscalls, warnings=built.warnings,
+            notes=built.notes,
+        )
 
 
 def _field_message(error: ManifestError) -> str:

@@ -10,7 +10,7 @@ from agent.errors import AgentError
 from agent.model.profile import ProfileKey
 from agent.model.seccomp import SeccompProfile
 from agent.seccomp.render import digest, render
-from agent.seccomp.resolve import BaseSource, Resolution, Resolver
+from agent.seccomp.resolve import BaseSource, Carry, Resolution, Resolver
 from agent.seccomp.validate import check_merged, name_warnings
 
 
@@ -21,10 +21,16 @@ class Built:
     content: bytes
     digest: str
     warnings: tuple[str, ...]
+    notes: tuple[str, ...]
 
-    @property
-    def notes(self) -> tuple[str, ...]:
-        return self.resolution.notes()
+
+class BuildCache:
+    """What one run built, for the next (the daemon): a profile whose resolution is the very
+    same object as last time is not rendered, compiled or checked again."""
+
+    def __init__(self) -> None:
+        self.carry = Carry()
+        self.built: dict[ProfileKey, Built] = {}
 
 
 def build_all(
@@ -34,24 +40,39 @@ def build_all(
     max_depth: int,
     oci: BaseSource | None = None,
     validated: Container[str] = (),
+    cache: BuildCache | None = None,
 ) -> dict[ProfileKey, Built | AgentError]:
     """Build every profile. ``invalid`` maps names of SeccompProfiles whose documents are in
     error to that error (a base in error fails its children clearly instead of "not found");
     ``validated`` holds digests known good (installed before), whose libseccomp compile is
     skipped."""
     by_name = {key.name: profile for key, profile in profiles.items()}
-    resolver = Resolver(by_name, invalid=invalid, oci=oci, max_depth=max_depth)
+    resolver = Resolver(by_name, invalid=invalid, oci=oci, max_depth=max_depth,
+                        carry=cache.carry if cache else None)
+    previous = cache.built if cache else {}
     out: dict[ProfileKey, Built | AgentError] = {}
     for key, profile in profiles.items():
         try:
-            out[key] = build_one(profile, resolver, validated)
+            out[key] = build_one(profile, resolver, validated, previous.get(key))
         except AgentError as exc:
             out[key] = exc
+    resolver.finish()
+    if cache is not None:
+        cache.built = {k: b for k, b in out.items() if isinstance(b, Built)}
     return out
 
 
-def build_one(profile: SeccompProfile, resolver: Resolver, validated: Container[str]) -> Built:
+def build_one(
+    profile: SeccompProfile,
+    resolver: Resolver,
+    validated: Container[str],
+    previous: Built | None = None,
+) -> Built:
     resolution = resolver.resolve(profile.name)
+    if previous is not None and previous.resolution is resolution and (
+        previous.profile is profile
+    ):
+        return previous
     spec = resolution.merged.spec
     content = render(spec)
     content_digest = digest(content)
@@ -63,4 +84,5 @@ def build_one(profile: SeccompProfile, resolver: Resolver, validated: Container[
         content=content,
         digest=content_digest,
         warnings=name_warnings(profile.spec, spec.architectures),
+        notes=resolution.notes(),
     )

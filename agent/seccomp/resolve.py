@@ -8,7 +8,7 @@ Errors name the whole chain, from the profile asked about to the link that faile
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -92,6 +92,23 @@ class _ChainProblem(Exception):
         return ResolveError(f"base chain {chain}: {self.reason}", code=self.code, hint=self.hint)
 
 
+@dataclass(frozen=True, slots=True)
+class _Carried:
+    """A resolution kept from an earlier run, valid while its inputs are the very same."""
+
+    token: object  # the SeccompProfile object (local) or the fetched Link (oci)
+    below: Resolution | None
+    resolution: Resolution
+
+
+class Carry:
+    """Resolutions kept between runs (the daemon): a node whose document object and base
+    resolution are unchanged is not merged again. Only successes are kept."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, _Carried] = {}
+
+
 class Resolver:
     """Resolves profiles against one snapshot of the desired state."""
 
@@ -102,6 +119,7 @@ class Resolver:
         invalid: Mapping[str, str] | None = None,
         oci: BaseSource | None = None,
         max_depth: int = 15,
+        carry: Carry | None = None,
     ) -> None:
         self._profiles = profiles
         self._invalid = invalid or {}
@@ -109,6 +127,13 @@ class Resolver:
         self._max_depth = max_depth
         self._memo: dict[str, Resolution] = {}
         self._stack: list[str] = []
+        self._carry = carry
+        self._carried: dict[str, _Carried] = {}
+
+    def finish(self) -> None:
+        """Hand what this run resolved to the next run (if carrying)."""
+        if self._carry is not None:
+            self._carry.nodes = self._carried
 
     def resolve(self, name: str) -> Resolution:
         """The chain and merged spec of the local profile ``name``; raises ResolveError."""
@@ -137,10 +162,21 @@ class Resolver:
         return result
 
     def _compute(self, ref: str) -> Resolution:
-        spec, base, link = self._locate(ref)
-        if base is None:
+        token, spec, base, make_link = self._locate(ref)
+        below = self._node(base) if base is not None else None
+        previous = self._carry.nodes.get(ref) if self._carry is not None else None
+        if previous is not None and previous.below is below and (
+            previous.token is token or previous.token == token
+        ):
+            result = previous.resolution
+        else:
+            result = self._merge(spec, make_link(), below)
+        self._carried[ref] = _Carried(token=token, below=below, resolution=result)
+        return result
+
+    def _merge(self, spec: SeccompSpec, link: Link, below: Resolution | None) -> Resolution:
+        if below is None:
             return Resolution(chain=(link,), merged=union(spec, None))
-        below = self._node(base)
         chain = (link, *below.chain)
         if len(chain) > self._max_depth:
             raise _ChainProblem(
@@ -152,7 +188,11 @@ class Resolver:
             )
         return Resolution(chain=chain, merged=union(spec, below.merged))
 
-    def _locate(self, ref: str) -> tuple[SeccompSpec, str | None, Link]:
+    def _locate(
+        self, ref: str
+    ) -> tuple[object, SeccompSpec, str | None, Callable[[], Link]]:
+        """(identity token, spec, base, link factory) of ``ref``; the link of a local profile
+        costs a render, so it is only made when the node is really merged again."""
         if ref.startswith(OCI_PREFIX):
             if self._oci is None:
                 raise _ChainProblem(
@@ -163,7 +203,7 @@ class Resolver:
                 fetched = self._oci.fetch(ref)
             except AgentError as exc:
                 raise _ChainProblem(list(self._stack), exc.message, exc.code, exc.hint) from None
-            return fetched.spec, fetched.base, fetched.link
+            return fetched.link, fetched.spec, fetched.base, lambda: fetched.link
         if ref in self._invalid:
             raise _ChainProblem(
                 list(self._stack), f"base profile {ref!r} is invalid: {self._invalid[ref]}",
@@ -175,8 +215,8 @@ class Resolver:
                 list(self._stack), f"base profile {ref!r} is not in the desired state",
                 "base-not-found", "add a SeccompProfile with that name, or fix baseProfileName",
             )
-        link = Link(
-            reference=ref, digest=digest(render(profile.spec)), source=str(profile.origin),
-            spec=profile.spec,
-        )
-        return profile.spec, profile.base, link
+        def make_link() -> Link:
+            return Link(reference=ref, digest=digest(render(profile.spec)),
+                        source=str(profile.origin), spec=profile.spec)
+
+        return profile, profile.spec, profile.base, make_link
