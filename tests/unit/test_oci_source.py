@@ -13,6 +13,7 @@ from agent.oci.pack import pack
 from agent.oci.reference import Reference, parse_scope
 from agent.oci.source import OciSource, SourceSettings
 from agent.oci.trust import TrustPolicy, TrustStore
+from agent.oci.verification import Verifier
 from agent.seccomp.render import digest
 from tests.support.clock import FakeClock
 
@@ -78,9 +79,12 @@ def clock() -> FakeClock:
 def source(tmp_path: Path, registry: FakeRegistry, clock: FakeClock, *,
            network: bool = True, scopes: tuple[str, ...] = ("r/p",),
            max_bytes: int = 1 << 20) -> OciSource:
+    trust = TrustStore([TrustPolicy(scope=parse_scope(s), terms=None) for s in scopes])
+    cache = OciCache(tmp_path / "oci", max_entries=100, max_bytes=1 << 24, clock=clock)
     return OciSource(
-        trust=TrustStore([TrustPolicy(scope=parse_scope(s), verify=False) for s in scopes]),
-        cache=OciCache(tmp_path / "oci", max_entries=100, max_bytes=1 << 24, clock=clock),
+        trust=trust,
+        cache=cache,
+        verifier=Verifier(trust=trust, cache=cache, clock=clock),
         registry=lambda: registry,
         settings=SourceSettings(tag_ttl_s=TTL, max_profile_bytes=max_bytes,
                                 failure_backoff_s=30, failure_backoff_max_s=300),
