@@ -206,8 +206,10 @@ def _cache_list(args: argparse.Namespace, config: Config, listing: Listing) -> i
                      "fresh": pinned or record.fresh(now, config.oci.tag_ttl_s)})
     failures = [{"key": key, "code": f.code, "message": f.message, "count": f.count,
                  "at": f.at, "retryAt": f.retry_at} for key, f in listing.failures]
+    verifications = [_verification(key, record) for key, record in listing.verifications]
     if args.json:
         emit_json({"schema_version": SCHEMA_VERSION, "references": rows, "failures": failures,
+                   "verifications": verifications,
                    "content": {"entries": listing.content_entries,
                                "bytes": listing.content_bytes}})
         return EXIT_OK
@@ -221,5 +223,20 @@ def _cache_list(args: argparse.Namespace, config: Config, listing: Listing) -> i
         print("no references cached")
     for failure in failures:
         print(f"failure: {failure['key']}: {failure['message']} (x{failure['count']})")
+    for verification in verifications:
+        print(f"verified: {verification['repository']}@{verification['digest']}: signed by "
+              f"{verification['signer']} ({verification['source']}; re-checked when used)")
     print(f"{listing.content_entries} profile(s), {listing.content_bytes} bytes")
     return EXIT_OK
+
+
+def _verification(key: str, record: dict[str, Any]) -> dict[str, Any]:
+    """A cached verification as listed: what the record says (it is verified again on use)."""
+    policy_id, _, subject = key.partition("|")
+    repository, _, digest = subject.rpartition("@")
+    verified = record.get("verified") or {}
+    signer = (f"{verified.get('identity')} ({verified.get('issuer')})"
+              if verified.get("identity") else f"key {verified.get('key_fingerprint')}")
+    return {"policyId": policy_id, "repository": repository, "digest": digest,
+            "signer": signer, "format": verified.get("format"),
+            "source": record.get("source"), "storedAt": record.get("stored_at")}

@@ -294,3 +294,9 @@ def test_legacy_signature_survives_a_base64_round_trip_in_the_cache(
     payload = base64.b64decode(record["material"]["payload"])
     assert json.loads(payload)["critical"]["image"]["docker-manifest-digest"] == digest
     assert record["verified"]["identity"] == IDENTITY
+    code, listing = host.run_json(capsys, "cache", "list")
+    assert [(v["repository"], v["digest"], v["signer"]) for v in listing["verifications"]] == [
+        (host.name(ref), digest, KEYLESS_SIGNER)]
+    _, out, _ = host.run(capsys, "cache", "list")
+    assert f"verified: {host.name(ref)}@{digest}: signed by {KEYLESS_SIGNER}" in out
+    assert host.run_json(capsys, "cache", "prune")[1]["removed"] == 0  # still in use
