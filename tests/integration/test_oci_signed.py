@@ -294,7 +294,7 @@ def test_legacy_signature_survives_a_base64_round_trip_in_the_cache(
     payload = base64.b64decode(record["material"]["payload"])
     assert json.loads(payload)["critical"]["image"]["docker-manifest-digest"] == digest
     assert record["verified"]["identity"] == IDENTITY
-    code, listing = host.run_json(capsys, "cache", "list")
+    _, listing = host.run_json(capsys, "cache", "list")
     assert [(v["repository"], v["digest"], v["signer"]) for v in listing["verifications"]] == [
         (host.name(ref), digest, KEYLESS_SIGNER)]
     _, out, _ = host.run(capsys, "cache", "list")
