@@ -300,3 +300,25 @@ def test_legacy_signature_survives_a_base64_round_trip_in_the_cache(
     _, out, _ = host.run(capsys, "cache", "list")
     assert f"verified: {host.name(ref)}@{digest}: signed by {KEYLESS_SIGNER}" in out
     assert host.run_json(capsys, "cache", "prune")[1]["removed"] == 0  # still in use
+
+
+def test_within_the_ttl_a_new_process_needs_no_registry_http_stack_or_sigstore(
+        host: SignedHost, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """The daemon's restart: bases within their TTL are verified again from disk only."""
+    host.trust(KEYLESS)
+    ref = host.ref("base")
+    host.push(capsys, tmp_path, ref, "--identity-token", host.services.token())
+    installed_signer(host, capsys, ref)
+    host.registry.stop()
+    host.installed("app").unlink()
+    script = ("import json, sys\nfrom agent.cli.main import main\n"
+              "code = main(['apply', '--config', sys.argv[1], '--json'])\n"
+              "heavy = sorted({m.split('.')[0] for m in sys.modules} & "
+              "{'oras', 'requests', 'sigstore'})\n"
+              "print(json.dumps({'code': code, 'heavy': heavy}))\n")
+    result = subprocess.run([sys.executable, "-c", script, str(host.config)],
+                            capture_output=True, text=True, timeout=60, check=False)
+    *report, last = result.stdout.strip().splitlines()
+    assert json.loads(last) == {"code": 0, "heavy": []}, result.stderr
+    assert json.loads("\n".join(report))["profiles"][0]["state"] == "Installed"
+    assert host.installed("app").exists()
