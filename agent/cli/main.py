@@ -104,6 +104,9 @@ def _oci_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--identity-token", metavar="TOKEN",
                    help="sign keyless with this OIDC identity token (default: "
                    "$SIGSTORE_ID_TOKEN), through the Fulcio and Rekor of [signing]")
+    p.add_argument("--tlog-upload", action="store_true",
+                   help="with --key: log the signature in the Rekor of [signing], for hosts "
+                   "whose trust policy says require_tlog = true")
     p.add_argument("--bundle", action="store_true",
                    help="write a sigstore bundle (OCI referrer, cosign v3's format) instead of "
                    "the legacy .sig tag that spoc and SPO read")

@@ -3,7 +3,8 @@ anything is pushed (a failed signature leaves nothing behind), and the signature
 to the artifact once it is there.
 
 * ``--key FILE``: an ECDSA P-256 key, PEM, or cosign's encrypted format with the password in
-  ``$COSIGN_PASSWORD`` (which needs PyNaCl: ``pip install 'secprof[sign]'``); no log entry;
+  ``$COSIGN_PASSWORD`` (which needs PyNaCl: ``pip install 'secprof[sign]'``); no log entry
+  unless ``--tlog-upload`` (the Rekor of ``[signing]``: what ``require_tlog = true`` needs);
 * ``--identity-token TOKEN`` (or ``$SIGSTORE_ID_TOKEN``): keyless, a Fulcio certificate for the
   token's identity and a Rekor entry, from ``[signing]``;
 * ``--sign=none``: unsigned, said explicitly: hosts refuse it unless their policy says
@@ -42,6 +43,7 @@ class Signer:
     key: ec.EllipticCurvePrivateKey | None
     identity_token: str | None
     bundle: bool
+    tlog_upload: bool = False  # key signatures: log them in the Rekor of [signing]
 
     @property
     def format(self) -> str:
@@ -63,13 +65,17 @@ def choose(args: argparse.Namespace, environ: Mapping[str, str]) -> Signer | Non
     token = args.identity_token
     if args.sign == "none":
         given = [flag for flag, value in (("--key", args.key), ("--identity-token", token),
-                                          ("--bundle", args.bundle)) if value]
+                                          ("--bundle", args.bundle),
+                                          ("--tlog-upload", args.tlog_upload)) if value]
         if given:
             raise UsageError(f"--sign=none pushes unsigned: drop {' and '.join(given)}")
         return None
     if args.key and token:
         raise UsageError("--key and --identity-token exclude each other: sign with a key, or "
                          "keyless with an identity token")
+    if args.tlog_upload and not args.key:
+        raise UsageError("--tlog-upload logs key signatures; keyless signatures are always "
+                         "logged")
     if not args.key:
         token = token or environ.get(TOKEN_ENV) or None
     if not args.key and not token:
@@ -79,7 +85,8 @@ def choose(args: argparse.Namespace, environ: Mapping[str, str]) -> Signer | Non
             hint="--sign=none pushes unsigned; hosts refuse it unless their [[trust]] entry "
             "says verify = false")
     key = _load_key(Path(args.key), environ) if args.key else None
-    return Signer(key=key, identity_token=token, bundle=args.bundle)
+    return Signer(key=key, identity_token=token, bundle=args.bundle,
+                  tlog_upload=args.tlog_upload)
 
 
 def _load_key(path: Path, environ: Mapping[str, str]) -> ec.EllipticCurvePrivateKey:
@@ -112,6 +119,8 @@ def sign(signer: Signer, config: Config, ref: Reference, digest: str) -> Signed:
         else:
             material = signing.sign_legacy_with_key(signer.key, digest=digest,
                                                     repository=ref.name)
+        if signer.tlog_upload:
+            material = _logged(material, signer.key, config)
         who = f"key {key_fingerprint(signer.key.public_key())}"
         return Signed(format=signer.format, signer=who, material=material)
     assert signer.identity_token is not None
@@ -136,6 +145,35 @@ def publish(client: Publisher, ref: Reference, signed: Signed, *, digest: str,
         return publish_bundle(client, ref, subject=digest, subject_size=subject_size,
                               bundle=signed.material, created=created)
     return publish_legacy(client, ref, digest, signed.material)
+
+
+def _logged(material: Any, key: ec.EllipticCurvePrivateKey, config: Config) -> Any:
+    """``material`` (a key signature) with the log entry the Rekor of ``[signing]`` made."""
+    import base64  # noqa: PLC0415
+
+    from agent.oci import tlog  # noqa: PLC0415 - requests, only for --tlog-upload
+    from agent.oci.signatures import legacy  # noqa: PLC0415
+    from agent.oci.signatures.bundle import BundleEntry, build_bundle, parse_bundle  # noqa: PLC0415
+
+    section = config.signing
+    root = _keyless_config(config).trusted_root
+    if isinstance(material, bytes):
+        parsed = parse_bundle(material)
+        assert parsed.payload_type is not None
+        entry, proof = tlog.log_dsse(section.rekor_url, payload_type=parsed.payload_type,
+                                     payload=parsed.payload, signature=parsed.signatures[0],
+                                     key=key.public_key(), root=root,
+                                     timeout_s=section.timeout_s)
+        return build_bundle(payload_type=parsed.payload_type, payload=parsed.payload,
+                            signature=parsed.signatures[0],
+                            public_key_hint=parsed.public_key_hint,
+                            entries=(BundleEntry(entry=entry, kind="dsse", version="0.0.1"),),
+                            inclusion_proofs=(proof,))
+    signature = base64.b64decode(material.annotations[legacy.SIGNATURE])
+    entry = tlog.log_hashedrekord(section.rekor_url, payload=material.payload,
+                                  signature=signature, key=key.public_key(), root=root,
+                                  timeout_s=section.timeout_s)
+    return legacy.build_layer(payload=material.payload, signature=signature, entry=entry)
 
 
 def _keyless_config(config: Config) -> Any:

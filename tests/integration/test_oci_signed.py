@@ -21,7 +21,7 @@ from agent.oci.signatures import encrypted_key_pem, legacy_tag, referrers_tag
 from agent.oci.signatures.checks import key_fingerprint
 from agent.oci.signatures.legacy import BUNDLE as COSIGN_BUNDLE
 from agent.oci.signatures.sign import sign_legacy_with_key
-from tests.support.fakesigstore import IDENTITY, ISSUER
+from tests.support.fakesigstore import IDENTITY, ISSUER, FakeSigstore
 from tests.support.host import seccomp_profile
 from tests.support.signed import KEYLESS, SignedHost, payload
 
@@ -322,3 +322,38 @@ def test_within_the_ttl_a_new_process_needs_no_registry_http_stack_or_sigstore(
     assert json.loads(last) == {"code": 0, "heavy": []}, result.stderr
     assert json.loads("\n".join(report))["profiles"][0]["state"] == "Installed"
     assert host.installed("app").exists()
+
+
+@pytest.mark.parametrize("bundle", [False, True], ids=["legacy", "bundle"])
+def test_push_logs_key_signatures_on_request(
+        host: SignedHost, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+        key_pair: tuple[ec.EllipticCurvePrivateKey, Path, Path],
+        monkeypatch: pytest.MonkeyPatch, bundle: bool) -> None:
+    """--tlog-upload: the key signature is logged in the Rekor of [signing] (its answer checked
+    against the trusted root), which is what require_tlog = true asks for."""
+    key, private, public = key_pair
+    host.trust(f'public_keys = ["{public}"]\nrequire_tlog = true\n'
+               'trusted_root = "trusted_root.json"')
+    monkeypatch.setenv("COSIGN_PASSWORD", "pw")
+    ref = host.ref("base")
+    flags = ["--key", str(private), "--tlog-upload", *(["--bundle"] if bundle else [])]
+    host.push(capsys, tmp_path, ref, *flags)
+    assert host.services.requests[-1] == "/api/v1/log/entries"
+    assert installed_signer(host, capsys, ref) == f"key {key_fingerprint(key.public_key())}"
+    code, doc = host.run_json(capsys, "verify", ref)
+    assert (code, doc["signatures"][0]["tlogIndex"] is not None) == (0, True)
+
+    # A Rekor the trusted root does not know: refused before anything is pushed.
+    host.trust(f'public_keys = ["{public}"]')
+    host.trusted_root.write_bytes(FakeSigstore(name="other").trusted_root_json())
+    path = tmp_path / "other.yaml"
+    path.write_text(seccomp_profile("other"))
+    code, _, err = host.run(capsys, "push", *flags, "-f", str(path), host.ref("other"))
+    assert code == 1
+    assert "does not verify with the [signing] trusted root" in err
+    assert "other" not in tags_of(host)
+
+
+def tags_of(host: SignedHost) -> set[str]:
+    repositories = host.registry.root / "storage/docker/registry/v2/repositories/profiles"
+    return {p.name for p in repositories.iterdir()}
