@@ -17,19 +17,22 @@ layer that ``spoc pull`` and SPO read.
 from __future__ import annotations
 
 import argparse
+import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from agent.config import Config
 from agent.errors import AgentError, SigningError, UsageError
 from agent.oci.reference import Reference
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # all of these import cryptography: loaded when push really signs
     from cryptography.hazmat.primitives.asymmetric import ec
 
     from agent.oci.publish import Publisher
+    from agent.oci.signatures.legacy import LegacyLayer
+    from agent.oci.signatures.sign import KeylessConfig
 
 # Names of environment variables (not secrets):
 TOKEN_ENV = "SIGSTORE_ID_TOKEN"  # noqa: S105
@@ -56,7 +59,7 @@ class Signed:
 
     format: str
     signer: str  # "key sha256:…" or "identity (issuer)"
-    material: Any  # LegacyLayer or bundle bytes
+    material: LegacyLayer | bytes  # a legacy layer, or a sigstore bundle
 
 
 def choose(args: argparse.Namespace, environ: Mapping[str, str]) -> Signer | None:
@@ -111,7 +114,7 @@ def sign(signer: Signer, config: Config, ref: Reference, digest: str) -> Signed:
     from agent.oci.signatures import sign as signing  # noqa: PLC0415 - cryptography
     from agent.oci.signatures.checks import key_fingerprint  # noqa: PLC0415
 
-    material: Any
+    material: LegacyLayer | bytes
     if signer.key is not None:
         if signer.bundle:
             material = signing.sign_bundle_with_key(signer.key, digest=digest,
@@ -147,10 +150,9 @@ def publish(client: Publisher, ref: Reference, signed: Signed, *, digest: str,
     return publish_legacy(client, ref, digest, signed.material)
 
 
-def _logged(material: Any, key: ec.EllipticCurvePrivateKey, config: Config) -> Any:
+def _logged(material: LegacyLayer | bytes, key: ec.EllipticCurvePrivateKey,
+            config: Config) -> LegacyLayer | bytes:
     """``material`` (a key signature) with the log entry the Rekor of ``[signing]`` made."""
-    import base64  # noqa: PLC0415
-
     from agent.oci import tlog  # noqa: PLC0415 - requests, only for --tlog-upload
     from agent.oci.signatures import legacy  # noqa: PLC0415
     from agent.oci.signatures.bundle import BundleEntry, build_bundle, parse_bundle  # noqa: PLC0415
@@ -176,7 +178,7 @@ def _logged(material: Any, key: ec.EllipticCurvePrivateKey, config: Config) -> A
     return legacy.build_layer(payload=material.payload, signature=signature, entry=entry)
 
 
-def _keyless_config(config: Config) -> Any:
+def _keyless_config(config: Config) -> KeylessConfig:
     from agent.oci.signatures.sign import KeylessConfig  # noqa: PLC0415
     from agent.oci.signatures.trustroot import TrustRoot  # noqa: PLC0415
 
@@ -191,7 +193,7 @@ def _keyless_config(config: Config) -> Any:
                          trusted_root=root, timeout_s=section.timeout_s)
 
 
-def _certified(material: Any) -> str:
+def _certified(material: LegacyLayer | bytes) -> str:
     """``identity (issuer)`` of the certificate Fulcio issued for a keyless signature."""
     from agent.oci.signatures import identity  # noqa: PLC0415
     from agent.oci.signatures.bundle import parse_bundle  # noqa: PLC0415
