@@ -1,7 +1,7 @@
-"""The seam for phase 2: where signatures live in a registry, and choosing among those found.
+"""Where signatures live in a registry, and choosing among those found.
 
-Discovery itself (HTTP) belongs to the OCI source; this module names what it looks for and turns
-what it found into one decision. For an artifact ``repo@sha256:<hex>``:
+Discovery itself (HTTP) is :mod:`agent.oci.discover`'s; this module names what it looks for and
+turns what it found into one decision. For an artifact ``repo@sha256:<hex>``:
 
 * legacy: the manifest tagged :func:`legacy_tag` (``sha256-<hex>.sig``) in the same repository;
   each of its layers of media type :data:`LEGACY_LAYER_MEDIA_TYPE` is one :class:`LegacyCandidate`

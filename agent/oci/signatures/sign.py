@@ -1,4 +1,4 @@
-"""Signing: produce what phase 2 pushes — a legacy ``.sig`` layer or a sigstore bundle.
+"""Signing: produce what ``secprof push`` pushes — a legacy ``.sig`` layer or a sigstore bundle.
 
 Pure over their inputs except keyless signing, which talks to the configured Fulcio and Rekor
 through sigstore-python, bounded by :attr:`KeylessConfig.timeout_s` (sigstore's HTTP clients set
