@@ -102,10 +102,15 @@ def build_registry(config: Config, *, login: tuple[str, Credential] | None = Non
 def build_oci_source(config: Config, *, network: bool = True,
                      registry: Callable[[], Registry] | None = None) -> OciSource:
     """The ``oci://`` base source; the registry client is built on its first network use."""
+    from agent.oci.verification import Verifier  # noqa: PLC0415 -- imports cryptography
+
     oci = config.oci
+    trust = TrustStore(config.trust)
+    cache = oci_cache(config)
     return OciSource(
-        trust=TrustStore(config.trust),
-        cache=oci_cache(config),
+        trust=trust,
+        cache=cache,
+        verifier=Verifier(trust=trust, cache=cache, clock=time.time),
         registry=registry or (lambda: build_registry(config)),
         settings=SourceSettings(tag_ttl_s=oci.tag_ttl_s, max_profile_bytes=oci.max_profile_bytes,
                                 failure_backoff_s=oci.failure_backoff_s,

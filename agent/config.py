@@ -11,20 +11,21 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from agent.errors import ConfigError, did_you_mean
 from agent.fsutil import name_problem
-from agent.oci.reference import parse_host, parse_scope
+from agent.oci.reference import parse_host
 from agent.oci.trust import TrustPolicy
+from agent.oci.trust_config import parse_trust
+from agent.tomltable import section as toml_section
 
 DEFAULT_CONFIG_PATH = Path("/etc/secprof/config.toml")
 CONFIG_ENV = "SECPROF_CONFIG"
 
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,109 +65,31 @@ class OciSection:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SigningSection:
+    """Where keyless signing (``secprof push --identity-token``) gets its certificate and log
+    entry; ``trusted_root`` vouches for both (``None``: the production root in the sigstore
+    wheel)."""
+
+    fulcio_url: str = "https://fulcio.sigstore.dev"
+    rekor_url: str = "https://rekor.sigstore.dev"
+    trusted_root: Path | None = None
+    timeout_s: float = 120.0  # sigstore's own HTTP clients set no timeout
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     """The whole configuration; ``source`` is the file it came from (``None``: built-in)."""
 
     agent: AgentSection = field(default_factory=AgentSection)
     seccomp: SeccompSection = field(default_factory=SeccompSection)
     oci: OciSection = field(default_factory=OciSection)
+    signing: SigningSection = field(default_factory=SigningSection)
     trust: tuple[TrustPolicy, ...] = ()
     source: Path | None = None
 
 
-class _Table:
-    """Typed, path-aware reads from one TOML table; :meth:`finish` rejects what was not read."""
-
-    def __init__(self, data: Mapping[str, Any], label: str, base_dir: Path) -> None:
-        self._data = data
-        self._label = label  # how messages name the table: "[oci]", "[[trust]] #2"
-        self._base_dir = base_dir
-        self._seen: set[str] = set()
-
-    def _where(self, key: str) -> str:
-        return f"{self._label} {key}"
-
-    def _get(self, key: str, default: T, check: Callable[[Any], bool], kind: str) -> T:
-        self._seen.add(key)
-        if key not in self._data:
-            return default
-        value = self._data[key]
-        if not check(value):
-            raise ConfigError(
-                f"{self._where(key)}: expected {kind}, got {type(value).__name__} {value!r}"
-            )
-        return value  # type: ignore[no-any-return]
-
-    def text(self, key: str, default: str) -> str:
-        return self._get(key, default, lambda v: isinstance(v, str), "a string")
-
-    def integer(
-        self, key: str, default: int, *, minimum: int = 0, maximum: int | None = None
-    ) -> int:
-        value = self._get(
-            key, default, lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"
-        )
-        if value < minimum or (maximum is not None and value > maximum):
-            bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
-            raise ConfigError(f"{self._where(key)}: must be {bound}, got {value}")
-        return value
-
-    def number(self, key: str, default: float, *, minimum: float, maximum: float) -> float:
-        value = self._get(
-            key, default, lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-            "a number",
-        )
-        if not minimum <= value <= maximum:
-            raise ConfigError(
-                f"{self._where(key)}: must be between {minimum} and {maximum}, got {value}"
-            )
-        return float(value)
-
-    def boolean(self, key: str, default: bool | None) -> bool | None:
-        return self._get(key, default, lambda v: isinstance(v, bool), "true or false")
-
-    def texts(self, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
-        value = self._get(
-            key, default, lambda v: isinstance(v, list | tuple) and all(
-                isinstance(item, str) for item in v
-            ), "a list of strings",
-        )
-        return tuple(value)
-
-    def path(self, key: str, default: Path) -> Path:
-        raw = self._get(key, None, lambda v: isinstance(v, str) and v != "", "a non-empty path")
-        if raw is None:
-            return default
-        return Path(os.path.normpath(self._base_dir / Path(raw)))
-
-    def optional_path(self, key: str) -> Path | None:
-        """A path, or ``None`` when the key is absent or ``""``."""
-        raw = self.text(key, "")
-        return Path(os.path.normpath(self._base_dir / Path(raw))) if raw else None
-
-    def fail(self, key: str, message: str, hint: str = "") -> ConfigError:
-        """An error about ``key`` of this table, to raise."""
-        return ConfigError(f"{self._where(key)}: {message}", hint=hint)
-
-    def finish(self) -> None:
-        unknown = sorted(set(self._data) - self._seen)
-        if unknown:
-            key = unknown[0]
-            raise ConfigError(
-                f"{self._where(key)}: unknown key{did_you_mean(key, sorted(self._seen))}",
-                hint="every key is documented in config.example.toml",
-            )
-
-
-def _table(data: Mapping[str, Any], name: str, base_dir: Path) -> _Table:
-    section = data.get(name, {})
-    if not isinstance(section, dict):
-        raise ConfigError(f"[{name}]: expected a table, got {type(section).__name__}")
-    return _Table(section, f"[{name}]", base_dir)
-
-
 def _agent(data: Mapping[str, Any], base_dir: Path) -> AgentSection:
-    t = _table(data, "agent", base_dir)
+    t = toml_section(data, "agent", base_dir)
     d = AgentSection()
     section = AgentSection(
         profiles_dir=t.path("profiles_dir", d.profiles_dir),
@@ -181,7 +104,7 @@ def _agent(data: Mapping[str, Any], base_dir: Path) -> AgentSection:
 
 
 def _seccomp(data: Mapping[str, Any], base_dir: Path) -> SeccompSection:
-    t = _table(data, "seccomp", base_dir)
+    t = toml_section(data, "seccomp", base_dir)
     d = SeccompSection()
     subdir = t.text("subdir", d.subdir)
     problem = name_problem(subdir)
@@ -197,7 +120,7 @@ def _seccomp(data: Mapping[str, Any], base_dir: Path) -> SeccompSection:
 
 
 def _oci(data: Mapping[str, Any], base_dir: Path) -> OciSection:
-    t = _table(data, "oci", base_dir)
+    t = toml_section(data, "oci", base_dir)
     d = OciSection()
     insecure = []
     for entry in t.texts("insecure_registries", d.insecure_registries):
@@ -226,50 +149,25 @@ def _oci(data: Mapping[str, Any], base_dir: Path) -> OciSection:
     return section
 
 
-# Keys the signatures work will accept; named here so that a config written for it fails with
-# "not supported yet" instead of a bare "unknown key".
-_SIGNATURE_KEYS = ("keyless", "public_keys", "trusted_root")
+def _signing(data: Mapping[str, Any], base_dir: Path) -> SigningSection:
+    t = toml_section(data, "signing", base_dir)
+    d = SigningSection()
+    urls = {}
+    for key in ("fulcio_url", "rekor_url"):
+        url = t.text(key, getattr(d, key))
+        if not url.startswith(("https://", "http://")):
+            raise t.fail(key, f"{url!r} is not an http(s) URL")
+        urls[key] = url.rstrip("/")
+    result = SigningSection(
+        **urls,
+        trusted_root=t.optional_path("trusted_root"),
+        timeout_s=t.number("timeout_s", d.timeout_s, minimum=1, maximum=3600),
+    )
+    t.finish()
+    return result
 
 
-def _trust(data: Mapping[str, Any], base_dir: Path) -> tuple[TrustPolicy, ...]:
-    entries = data.get("trust", [])
-    if not isinstance(entries, list):
-        raise ConfigError("[[trust]]: expected an array of tables (write [[trust]], with double "
-                          "brackets), got " + type(entries).__name__)
-    policies: list[TrustPolicy] = []
-    seen: dict[str, int] = {}
-    for index, entry in enumerate(entries):
-        if not isinstance(entry, dict):
-            raise ConfigError(f"[[trust]] #{index + 1}: expected a table")
-        t = _Table(entry, f"[[trust]] #{index + 1}", base_dir)
-        scope_text = t.text("scope", "")
-        if not scope_text:
-            raise t.fail("scope", "required: the registry or repository prefix it covers",
-                         hint='scope = "registry.example:5000/profiles"')
-        try:
-            scope = parse_scope(scope_text)
-        except ValueError as exc:
-            raise t.fail("scope", f"{scope_text!r}: {exc}") from None
-        if str(scope) in seen:
-            raise t.fail("scope", f"{scope} is already covered by [[trust]] #{seen[str(scope)]}")
-        seen[str(scope)] = index + 1
-        for key in _SIGNATURE_KEYS:
-            if key in entry:
-                raise t.fail(key, "signature verification is not supported yet; for now "
-                             "only verify = false is accepted")
-        verify = t.boolean("verify", None)
-        if verify is None:
-            raise t.fail("verify", "required: artifacts are taken unsigned only when the entry "
-                         "says verify = false explicitly")
-        if verify:
-            raise t.fail("verify", "verify = true needs keyless or public_keys, which are not "
-                         "supported yet; for now only verify = false is accepted")
-        t.finish()
-        policies.append(TrustPolicy(scope=scope, verify=verify))
-    return tuple(policies)
-
-
-_SECTIONS = ("agent", "seccomp", "oci", "trust")
+_SECTIONS = ("agent", "seccomp", "oci", "signing", "trust")
 
 
 def parse(text: str, *, source: Path | None = None) -> Config:
@@ -289,10 +187,11 @@ def parse(text: str, *, source: Path | None = None) -> Config:
     try:
         return Config(
             agent=_agent(data, base_dir), seccomp=_seccomp(data, base_dir),
-            oci=_oci(data, base_dir), trust=_trust(data, base_dir), source=source,
+            oci=_oci(data, base_dir), signing=_signing(data, base_dir),
+            trust=parse_trust(data, base_dir), source=source,
         )
     except ConfigError as exc:
-        raise ConfigError(f"{where}: {exc.message}", hint=exc.hint) from None
+        raise ConfigError(f"{where}: {exc.message}", code=exc.code, hint=exc.hint) from None
 
 
 def load(path: Path | None) -> Config:

@@ -37,6 +37,7 @@ from agent.oci.registry import RegistryClient  # noqa: E402
 from agent.oci.source import OciSource, SourceSettings  # noqa: E402
 from agent.oci.transport import HttpPolicy  # noqa: E402
 from agent.oci.trust import TrustPolicy, TrustStore  # noqa: E402
+from agent.oci.verification import Verifier  # noqa: E402
 from tests.support.registry import available, start_registry  # noqa: E402
 
 
@@ -76,13 +77,15 @@ def run(count: int, work: Path) -> dict[str, Any]:
             refs.append(str(ref))
         counter = Counter()
         trust = TrustStore([TrustPolicy(scope=parse_scope(f"{registry.host}/profiles"),
-                                        verify=False)])
+                                        terms=None)])
 
         def source() -> OciSource:
+            cache = OciCache(work / "cache", max_entries=1000, max_bytes=64 << 20,
+                             clock=time.time)
             return OciSource(
                 trust=trust,
-                cache=OciCache(work / "cache", max_entries=1000, max_bytes=64 << 20,
-                               clock=time.time),
+                cache=cache,
+                verifier=Verifier(trust=trust, cache=cache, clock=time.time),
                 registry=lambda: RegistryClient(policy=policy, credentials={},
                                                 session_factory=counter.session),
                 settings=SourceSettings(), platform=Platform.host(), clock=time.time,

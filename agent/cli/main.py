@@ -124,8 +124,21 @@ def _oci_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=("spo", "kep6061"), default="spo",
                    help="spo: SeccompProfile YAML, one layer per platform (default); kep6061: "
                    "one plain runtime-spec JSON profile for container runtimes")
-    p.add_argument("--sign", metavar="MODE", default="",
-                   help="none: push unsigned (required: signing is not available yet)")
+    p.add_argument("--sign", choices=("none",), default="",
+                   help="none: push unsigned (hosts refuse it unless their trust policy says "
+                   "verify = false); without it, push signs with --key or keyless")
+    p.add_argument("--key", metavar="FILE",
+                   help="sign with this ECDSA P-256 private key (PEM, or cosign's encrypted "
+                   "key with the password in $COSIGN_PASSWORD)")
+    p.add_argument("--identity-token", metavar="TOKEN",
+                   help="sign keyless with this OIDC identity token (default: "
+                   "$SIGSTORE_ID_TOKEN), through the Fulcio and Rekor of [signing]")
+    p.add_argument("--tlog-upload", action="store_true",
+                   help="with --key: log the signature in the Rekor of [signing], for hosts "
+                   "whose trust policy says require_tlog = true")
+    p.add_argument("--bundle", action="store_true",
+                   help="write a sigstore bundle (OCI referrer, cosign v3's format) instead of "
+                   "the legacy .sig tag that spoc and SPO read")
     p.add_argument("reference", metavar="REF", help="[oci://]host[:port]/repository[:tag]")
     p.set_defaults(handler=_command("oci", "cmd_push"))
 
@@ -138,6 +151,12 @@ def _oci_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("reference", metavar="REF",
                    help="[oci://]host[:port]/repository[:tag][@sha256:...]")
     p.set_defaults(handler=_command("oci", "cmd_pull"))
+
+    p = sub.add_parser("verify", parents=[common, login],
+                       help="check an artifact's signatures against its trust policy")
+    p.add_argument("reference", metavar="REF",
+                   help="[oci://]host[:port]/repository[:tag][@sha256:...]")
+    p.set_defaults(handler=_command("verify", "cmd_verify"))
 
     p = sub.add_parser("cache", help="show or empty the OCI base profile cache")
     actions = p.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser,

@@ -29,18 +29,18 @@ from agent.oci.pack import pack
 from agent.oci.reference import Reference, parse
 
 
-def _config(args: argparse.Namespace) -> Config:
+def config_arg(args: argparse.Namespace) -> Config:
     return load(Path(args.config) if args.config else None)
 
 
-def _reference(text: str) -> Reference:
+def reference_arg(text: str) -> Reference:
     try:
         return parse(text, require_scheme=False)
     except ResolveError as exc:
         raise UsageError(exc.message, hint=exc.hint) from None
 
 
-def _login(args: argparse.Namespace, ref: Reference) -> tuple[str, Credential] | None:
+def login_arg(args: argparse.Namespace, ref: Reference) -> tuple[str, Credential] | None:
     if not args.username:
         return None
     password = os.environ.get("PASSWORD")
@@ -90,15 +90,14 @@ def _annotations(values: list[str]) -> dict[str, str]:
 
 
 def cmd_push(args: argparse.Namespace) -> int:
-    if args.sign != "none":
-        what = f"--sign={args.sign}" if args.sign else "push signs by default, but signing"
-        raise UsageError(f"{what}: signing is not available yet",
-                         hint="pass --sign=none to push an unsigned artifact")
-    ref = _reference(args.reference)
+    from agent.cli import signing  # noqa: PLC0415 -- only push signs
+
+    ref = reference_arg(args.reference)
     if ref.digest:
         raise UsageError("push to a tag: the digest is known only once the artifact is built")
+    signer = signing.choose(args, os.environ)
     fmt = Format(args.format)
-    config = _config(args)
+    config = config_arg(args)
     profiles = []
     for plat, path in _pairs(args, fmt):
         try:
@@ -110,29 +109,44 @@ def cmd_push(args: argparse.Namespace) -> int:
                              f"[oci] max_profile_bytes ({config.oci.max_profile_bytes})")
         read_profile(data, fmt, str(path))  # never publish what no host would accept
         profiles.append((plat, data))
+    created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     try:
-        packed = pack(fmt, profiles, _annotations(args.annotations),
-                      datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        packed = pack(fmt, profiles, _annotations(args.annotations), created)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    digest = app.build_registry(config, login=_login(args, ref)).push(ref, packed)
+    # Signed before anything is pushed: a signature that cannot be made leaves nothing behind.
+    signed = signing.sign(signer, config, ref, packed.digest) if signer else None
+    client = app.build_registry(config, login=login_arg(args, ref))
+    digest = client.push(ref, packed)
+    signature: dict[str, Any] | None = None
+    if signed is not None:
+        where = signing.publish(client, ref, signed, digest=digest,
+                                subject_size=len(packed.manifest), created=created)
+        signature = {"format": signed.format, "signer": signed.signer, "location": where}
     layers = [{"title": plat.title if plat else "profile.json", "platform": str(plat or "any"),
                "size": len(data)} for plat, data in profiles]
     if args.json:
         emit_json({"schema_version": SCHEMA_VERSION, "reference": str(ref), "digest": digest,
-                   "format": fmt.value, "signed": False, "layers": layers})
-    else:
-        print(f"pushed {ref.pinned(digest)} ({fmt.value}, unsigned)")
-        for layer in layers:
-            print(f"  {layer['title']}  {layer['platform']}  {layer['size']} bytes")
+                   "format": fmt.value, "signed": signature is not None,
+                   "signature": signature, "layers": layers})
+        return EXIT_OK
+    print(f"pushed {ref.pinned(digest)} ({fmt.value}, "
+          f"{'signed' if signature else 'unsigned'})")
+    for layer in layers:
+        print(f"  {layer['title']}  {layer['platform']}  {layer['size']} bytes")
+    if signature:
+        print(f"signed ({signature['format']}) by {signature['signer']}: "
+              f"{ref.name}:{signature['location']}" if signature["format"] == "cosign-legacy"
+              else f"signed ({signature['format']}) by {signature['signer']}: referrer "
+              f"{ref.name}@{signature['location']}")
     return EXIT_OK
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
-    ref = _reference(args.reference)
+    ref = reference_arg(args.reference)
     plat = _platform(args.platform) if args.platform else None
-    config = _config(args)
-    login = _login(args, ref)
+    config = config_arg(args)
+    login = login_arg(args, ref)
     source = app.build_oci_source(config, registry=lambda: app.build_registry(config,
                                                                                 login=login))
     pulled = source.pull(ref, plat)
@@ -144,7 +158,8 @@ def cmd_pull(args: argparse.Namespace) -> int:
         doc: dict[str, Any] = {
             "schema_version": SCHEMA_VERSION, "reference": str(pulled.reference),
             "digest": record.manifest, "format": record.format, "title": record.title,
-            "layer": record.layer, "trust": pulled.policy.id, "signer": pulled.policy.signer,
+            "layer": record.layer, "trust": pulled.verdict.policy_id,
+            "signer": pulled.verdict.signer,
             "profile": pulled.profile.name,
         }
         if to_stdout:
@@ -158,13 +173,13 @@ def cmd_pull(args: argparse.Namespace) -> int:
         sys.stdout.buffer.write(pulled.data)
         sys.stdout.flush()
     print(f"pulled {pulled.reference} ({record.title or record.format}, "
-          f"{len(pulled.data)} bytes, {pulled.policy.signer})"
+          f"{len(pulled.data)} bytes, signer: {pulled.verdict.signer})"
           + ("" if to_stdout else f" to {args.output_file}"), file=where)
     return EXIT_OK
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
-    config = _config(args)
+    config = config_arg(args)
     cache = app.oci_cache(config)
     if args.action == "list":
         return _cache_list(args, config, cache.listing())
@@ -191,8 +206,10 @@ def _cache_list(args: argparse.Namespace, config: Config, listing: Listing) -> i
                      "fresh": pinned or record.fresh(now, config.oci.tag_ttl_s)})
     failures = [{"key": key, "code": f.code, "message": f.message, "count": f.count,
                  "at": f.at, "retryAt": f.retry_at} for key, f in listing.failures]
+    verifications = [_verification(key, record) for key, record in listing.verifications]
     if args.json:
         emit_json({"schema_version": SCHEMA_VERSION, "references": rows, "failures": failures,
+                   "verifications": verifications,
                    "content": {"entries": listing.content_entries,
                                "bytes": listing.content_bytes}})
         return EXIT_OK
@@ -206,5 +223,20 @@ def _cache_list(args: argparse.Namespace, config: Config, listing: Listing) -> i
         print("no references cached")
     for failure in failures:
         print(f"failure: {failure['key']}: {failure['message']} (x{failure['count']})")
+    for verification in verifications:
+        print(f"verified: {verification['repository']}@{verification['digest']}: signed by "
+              f"{verification['signer']} ({verification['source']}; re-checked when used)")
     print(f"{listing.content_entries} profile(s), {listing.content_bytes} bytes")
     return EXIT_OK
+
+
+def _verification(key: str, record: dict[str, Any]) -> dict[str, Any]:
+    """A cached verification as listed: what the record says (it is verified again on use)."""
+    policy_id, _, subject = key.partition("|")
+    repository, _, digest = subject.rpartition("@")
+    verified = record.get("verified") or {}
+    signer = (f"{verified.get('identity')} ({verified.get('issuer')})"
+              if verified.get("identity") else f"key {verified.get('key_fingerprint')}")
+    return {"policyId": policy_id, "repository": repository, "digest": digest,
+            "signer": signer, "format": verified.get("format"),
+            "source": record.get("source"), "storedAt": record.get("stored_at")}

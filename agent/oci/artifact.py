@@ -30,7 +30,8 @@ from agent.oci.reference import DIGEST_RE
 
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
 DOCKER_MANIFEST_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
-INDEX_TYPES = ("application/vnd.oci.image.index.v1+json",
+INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
+INDEX_TYPES = (INDEX_TYPE,
                "application/vnd.docker.distribution.manifest.list.v2+json")
 ACCEPT = (MANIFEST_TYPE, DOCKER_MANIFEST_TYPE, *INDEX_TYPES)
 SPO_ARTIFACT_TYPE = "application/vnd.unknown.config.v1+json"

@@ -8,7 +8,9 @@ Two diskcache stores, holding bytes under string keys and nothing else:
   recently stored goes first.
 * ``records``: small JSON records. Per reference and platform, what it resolved to the last time
   it was fetched in full (:class:`Resolved`): within ``tag_ttl_s`` that is the tag's digest,
-  after it the last known good. And failures (:class:`Failure`), remembered with a backoff.
+  after it the last known good. Failures (:class:`Failure`), remembered with a backoff. And
+  signature verifications per (trust policy id, repository, digest), with the signature
+  material that verified (:mod:`agent.oci.verification` re-verifies it when reading it back).
 
 diskcache pickles anything that is not bytes, str or a number, and unpickles any row whose mode
 says pickle. :class:`_RawDisk` refuses both ways: a cache file someone else wrote can at worst
@@ -33,7 +35,8 @@ from agent.errors import ResolveError
 from agent.fsutil import ensure_dir
 from agent.seccomp.render import digest as sha256_digest
 
-_RECORDS_PER_ENTRY = 4  # a reference record, failures for it and its registry, some slack
+# A reference record, its verification record, failures for it and its registry, some slack.
+_RECORDS_PER_ENTRY = 5
 
 
 class _RawDisk(diskcache.Disk):  # type: ignore[misc]
@@ -88,6 +91,7 @@ class Failure:
 class Listing:
     resolved: tuple[tuple[str, Resolved], ...]
     failures: tuple[tuple[str, Failure], ...]
+    verifications: tuple[tuple[str, dict[str, Any]], ...]  # key: "<policy id>|<repo>@<digest>"
     content_entries: int
     content_bytes: int
 
@@ -171,9 +175,10 @@ class OciCache:
             self._open()[1].delete(key)
         return value if isinstance(value, dict) else None
 
-    def _store_record(self, key: str, value: Resolved | Failure) -> None:
+    def _store_record(self, key: str, value: Resolved | Failure | dict[str, Any]) -> None:
         records = self._open()[1]
-        records.set(key, json.dumps(asdict(value), sort_keys=True).encode())
+        doc = value if isinstance(value, dict) else asdict(value)
+        records.set(key, json.dumps(doc, sort_keys=True).encode())
         _bound(records, self._max_entries * _RECORDS_PER_ENTRY)
 
     def resolved(self, key: str) -> Resolved | None:
@@ -185,6 +190,16 @@ class OciCache:
 
     def store_resolved(self, key: str, value: Resolved) -> None:
         self._store_record(f"resolved|{key}", value)
+
+    def verification(self, key: str) -> dict[str, Any] | None:
+        """The verification record stored under ``key`` (JSON; its reader checks it)."""
+        return self._record(f"verified|{key}")
+
+    def store_verification(self, key: str, record: dict[str, Any]) -> None:
+        self._store_record(f"verified|{key}", record)
+
+    def drop_verification(self, key: str) -> None:
+        self._open()[1].delete(f"verified|{key}")
 
     def failure(self, key: str) -> Failure | None:
         record = self._record(f"failure|{key}")
@@ -217,33 +232,44 @@ class OciCache:
                 yield kind, key, record
 
     def listing(self) -> Listing:
-        resolved, failures = [], []
+        resolved, failures, verifications = [], [], []
         for kind, key, record in self._records():
             try:
                 if kind == "resolved":
                     resolved.append((key, Resolved(**record)))
                 elif kind == "failure":
                     failures.append((key, Failure(**record)))
+                elif kind == "verified":
+                    verifications.append((key, record))
             except TypeError:
                 continue
         content = self._open()[0]
         sizes = [len(content.get(k) or b"") for k in list(content.iterkeys())]
         return Listing(resolved=tuple(sorted(resolved)), failures=tuple(sorted(failures)),
+                       verifications=tuple(sorted(verifications, key=lambda kv: kv[0])),
                        content_entries=len(sizes), content_bytes=sum(sizes))
 
     def prune(self) -> tuple[int, int]:
-        """Drop what can no longer be used: failures whose backoff has passed, and content no
-        reference resolves to (left behind by moved tags). Returns (records, contents) dropped.
-        Reference records stay: each is the last known good that bridges an outage."""
+        """Drop what can no longer be used: failures whose backoff has passed, and content and
+        verifications no reference resolves to (left behind by moved tags). Returns (records,
+        contents) dropped. Reference records stay: each is the last known good that bridges an
+        outage."""
         now = self._clock()
         content, records = self._open()
         used: set[str] = set()
+        verified: list[str] = []
         dropped_records = 0
         for kind, key, record in self._records():
             if kind == "resolved" and isinstance(record.get("layer"), str):
-                used.add(record["layer"])
+                used.update((record["layer"], str(record.get("manifest"))))
             elif kind == "failure" and not now < record.get("retry_at", 0):
                 records.delete(f"{kind}|{key}")
+                dropped_records += 1
+            elif kind == "verified":
+                verified.append(key)
+        for key in verified:
+            if key.rpartition("@")[2] not in used:
+                records.delete(f"verified|{key}")
                 dropped_records += 1
         dropped_content = 0
         for digest in list(content.iterkeys()):

@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 import requests
 
 from agent.errors import RegistryError
-from agent.oci.artifact import ACCEPT
+from agent.oci.artifact import ACCEPT, INDEX_TYPE
 from agent.oci.auth import Credential, HostAuth
 from agent.oci.pack import Packed
 from agent.oci.reference import DIGEST_RE, Reference
@@ -133,12 +133,61 @@ class RegistryClient:
         _check(data, digest, f"{where}: blob")
         return data
 
-    def push(self, ref: Reference, packed: Packed) -> str:
-        """Push ``packed`` under ``ref``'s tag; returns the manifest digest."""
-        for digest, data in packed.blobs.items():
-            self._push_blob(ref, digest, data)
+    def tagged_manifest(self, ref: Reference, tag: str, *, max_bytes: int
+                        ) -> tuple[bytes, str] | None:
+        """The manifest or index tagged ``tag`` in ``ref``'s repository and its media type;
+        ``None`` when there is no such tag. Not checked against any digest (a tag has none):
+        callers use it only to find descriptors, and check what those point to."""
+        response, deadline = self._request(ref, "GET", f"manifests/{tag}",
+                                           headers={"Accept": ", ".join(ACCEPT)})
+        if response.status_code == 404:
+            response.close()
+            return None
+        if response.status_code != 200:
+            raise self._refused(ref, response, deadline, f"tag {tag!r}", "artifact-not-found")
+        media_type = _media_type(response)
+        raw = read_body(response, max_bytes, deadline, oversize=RegistryError(
+            f"{ref.name}:{tag}: the manifest is larger than {max_bytes} bytes",
+            code="manifest-too-large"))
+        return raw, media_type
+
+    def referrers(self, ref: Reference, digest: str, *, artifact_type: str,
+                  max_bytes: int) -> bytes | None:
+        """The referrers API's index for ``digest`` (OCI distribution 1.1), filtered by
+        ``artifact_type`` where the registry filters; ``None`` where the registry has no
+        referrers API (404, 400, 405, or an answer that is not an index)."""
         response, deadline = self._request(
-            ref, "PUT", f"manifests/{ref.tag}", data=packed.manifest,
+            ref, "GET", f"referrers/{digest}?{urlencode({'artifactType': artifact_type})}",
+            headers={"Accept": INDEX_TYPE})
+        if response.status_code in (400, 404, 405) or (
+                response.status_code == 200 and _media_type(response) != INDEX_TYPE):
+            response.close()
+            return None
+        if response.status_code != 200:
+            raise self._refused(ref, response, deadline, f"the referrers of {digest}",
+                                "artifact-not-found")
+        return read_body(response, max_bytes, deadline, oversize=RegistryError(
+            f"{ref.name}: the referrers of {digest} are listed in more than {max_bytes} bytes",
+            code="manifest-too-large"))
+
+    def push(self, ref: Reference, packed: Packed) -> str:
+        """Push ``packed`` under ``ref``'s tag (by its digest when ``ref`` has no tag);
+        returns the manifest digest."""
+        self.push_blobs(ref, packed.blobs)
+        self.put_manifest(ref, ref.tag or packed.digest, packed)
+        return packed.digest
+
+    def push_blobs(self, ref: Reference, blobs: Mapping[str, bytes]) -> None:
+        """Upload each blob that the repository does not have yet."""
+        for digest, data in blobs.items():
+            self._push_blob(ref, digest, data)
+
+    def put_manifest(self, ref: Reference, identifier: str, packed: Packed) -> bool:
+        """PUT ``packed``'s exact manifest bytes under ``identifier`` (a tag or its digest);
+        its blobs must be there. Returns whether the registry said it indexed the manifest's
+        ``subject`` (the ``OCI-Subject`` header of a registry with the referrers API)."""
+        response, deadline = self._request(
+            ref, "PUT", f"manifests/{identifier}", data=packed.manifest,
             headers={"Content-Type": packed.media_type},
         )
         if response.status_code not in (200, 201):
@@ -146,9 +195,9 @@ class RegistryClient:
         response.close()
         said = response.headers.get("Docker-Content-Digest", packed.digest)
         if said != packed.digest:
-            raise RegistryError(f"{ref}: the registry stored the manifest as {said}, not "
-                                f"{packed.digest}", code="digest-mismatch")
-        return packed.digest
+            raise RegistryError(f"{ref.name}:{identifier}: the registry stored the manifest as "
+                                f"{said}, not {packed.digest}", code="digest-mismatch")
+        return bool(response.headers.get("OCI-Subject"))
 
     def _push_blob(self, ref: Reference, digest: str, data: bytes) -> None:
         response, deadline = self._request(ref, "HEAD", f"blobs/{digest}")
@@ -170,6 +219,10 @@ class RegistryClient:
         if response.status_code != 201:
             raise self._refused(ref, response, deadline, f"blob {digest}", "blob-not-found")
         response.close()
+
+
+def _media_type(response: requests.Response) -> str:
+    return response.headers.get("Content-Type", "").split(";", 1)[0].strip()
 
 
 def _check(data: bytes, digest: str, what: str) -> None:

@@ -1,14 +1,19 @@
-"""``oci://`` base profiles for the resolver: reference → trust → tag → digest → profile.
+"""``oci://`` base profiles for the resolver: reference → trust → tag → digest → signatures →
+profile.
 
 :meth:`OciSource.fetch` (the :class:`~agent.seccomp.resolve.BaseSource` seam):
 
 1. parse the reference, and refuse it unless a ``[[trust]]`` entry covers its repository;
 2. within ``tag_ttl_s`` of the last confirmation (or when pinned by digest), answer from the disk
-   cache, without the network, and without even importing the HTTP stack;
-3. otherwise resolve the tag to a digest, then fetch manifest and layer by that digest only (each
-   checked against its digest and size), parse the profile, and record the result;
-4. when the registry cannot be reached, serve the last known good, marked stale with the reason;
-   any other failure (refused, not found, tampered, invalid) is an error, never a fallback.
+   cache, without the network, and without even importing the HTTP stack — once the digest's
+   signature, stored with the verification, verifies again from disk;
+3. otherwise resolve the tag to a digest, verify that digest's signatures under the policy
+   (:class:`~agent.oci.verification.Verifier`), then fetch manifest and layer by that digest only
+   (each checked against its digest and size), parse the profile, and record the result: a tag
+   moved after the resolution changes nothing, since nothing after it reads the tag;
+4. when the registry cannot be reached, serve the last known good, marked stale with the reason,
+   if its signature verifies from disk; any other failure (refused, not found, tampered, invalid,
+   unsigned) is an error, never a fallback.
 
 Failures are remembered with a backoff: an unreachable registry is left alone (its bases come
 from the cache meanwhile), and a reference that failed otherwise fails again from memory until
@@ -21,7 +26,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from agent.errors import AgentError, RegistryUnreachable, ResolveError
 from agent.model.seccomp import SeccompProfile
@@ -31,17 +36,27 @@ from agent.oci.reference import Reference, parse
 from agent.oci.trust import TrustPolicy, TrustStore
 from agent.seccomp.resolve import Fetched, Link
 
+if TYPE_CHECKING:  # the verifiers import cryptography: only once a base is really resolved
+    from agent.oci.verification import Verdict, Verifier
+
 _MEMO_ENTRIES = 256  # parsed profiles kept in memory, by layer digest
 
 
 class Registry(Protocol):
-    """What the source needs from a registry client (:class:`agent.oci.registry.RegistryClient`)."""
+    """What the source needs from a registry client (:class:`agent.oci.registry.RegistryClient`):
+    reads by digest, and the two lookups signature discovery makes."""
 
     def resolve(self, ref: Reference) -> str: ...
 
     def manifest(self, ref: Reference, digest: str) -> bytes: ...
 
     def blob(self, ref: Reference, digest: str, size: int, *, max_bytes: int) -> bytes: ...
+
+    def tagged_manifest(self, ref: Reference, tag: str, *, max_bytes: int
+                        ) -> tuple[bytes, str] | None: ...
+
+    def referrers(self, ref: Reference, digest: str, *, artifact_type: str,
+                  max_bytes: int) -> bytes | None: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,6 +73,7 @@ class Pulled:
 
     reference: Reference  # pinned to the manifest digest
     policy: TrustPolicy
+    verdict: Verdict
     record: Resolved
     data: bytes  # the layer's exact bytes
     profile: SeccompProfile
@@ -72,11 +88,12 @@ def _age(seconds: float) -> str:
 
 
 class OciSource:
-    def __init__(self, *, trust: TrustStore, cache: OciCache, registry: Callable[[], Registry],
-                 settings: SourceSettings, platform: Platform, clock: Callable[[], float],
-                 network: bool = True) -> None:
+    def __init__(self, *, trust: TrustStore, cache: OciCache, verifier: Verifier,
+                 registry: Callable[[], Registry], settings: SourceSettings, platform: Platform,
+                 clock: Callable[[], float], network: bool = True) -> None:
         self._trust = trust
         self._cache = cache
+        self._verifier = verifier
         self._registry_factory = registry
         self._registry: Registry | None = None
         self._settings = settings
@@ -99,8 +116,10 @@ class OciSource:
         now = self._clock()
         if record and (ref.digest or record.fresh(now, self._settings.tag_ttl_s)):
             profile = self._cached_profile(ref, record)
-            if profile is not None:
-                return self._fetched(ref, policy, record, profile)
+            verdict = self._verifier.cached(policy, ref, record.manifest) if profile else None
+            if profile is not None and verdict is not None:
+                return self._fetched(ref, verdict, record, profile)
+            # Content or verification gone from the cache: fetch (and verify) again.
         if not self._network:
             return self._stale(ref, policy, record, "not checked with the registry yet: this "
                                "reconcile uses the cache only")
@@ -115,7 +134,9 @@ class OciSource:
                                  hint="secprof cache prune forgets failures that are due")
         client = self._client()
         try:
-            record, profile = self._from_registry(client, ref, self._platform, key, record)
+            record, profile, verdict = self._from_registry(client, ref, policy,
+                                                           plat=self._platform, key=key,
+                                                           record=record)
         except RegistryUnreachable as exc:
             self._remember(host_key, exc)
             return self._stale(ref, policy, record, exc.message)
@@ -124,26 +145,29 @@ class OciSource:
             raise
         self._cache.clear_failure(host_key)
         self._cache.clear_failure(ref_key)
-        return self._fetched(ref, policy, record, profile)
+        return self._fetched(ref, verdict, record, profile)
 
     def pull(self, ref: Reference, platform: Platform | None = None) -> Pulled:
         """Fetch ``ref`` from its registry now, whatever the cache says (``secprof pull``);
-        the trust policy and every digest check apply as for a base."""
+        the trust policy, signatures and every digest check apply as for a base."""
         policy = self._trust.policy_for(ref)
         plat = platform or self._platform
         key = f"{plat}|{ref}"
-        record, profile = self._from_registry(self._client(), ref, plat, key,
-                                              self._cache.resolved(key))
+        record, profile, verdict = self._from_registry(self._client(), ref, policy, plat=plat,
+                                                       key=key, record=self._cache.resolved(key))
         data = self._cache.content(record.layer)
         if data is None:
             raise ResolveError(f"{ref}: the profile left the cache while it was being pulled; "
                                "run the command again", code="cache-unavailable")
-        return Pulled(reference=ref.pinned(record.manifest), policy=policy, record=record,
-                      data=data, profile=profile)
+        return Pulled(reference=ref.pinned(record.manifest), policy=policy, verdict=verdict,
+                      record=record, data=data, profile=profile)
 
-    def _from_registry(self, client: Registry, ref: Reference, plat: Platform, key: str,
-                       record: Resolved | None) -> tuple[Resolved, SeccompProfile]:
+    def _from_registry(self, client: Registry, ref: Reference, policy: TrustPolicy, *,
+                       plat: Platform, key: str, record: Resolved | None,
+                       ) -> tuple[Resolved, SeccompProfile, Verdict]:
         digest = ref.digest or client.resolve(ref)
+        # From here on, only the digest: signatures are looked up for it, content fetched by it.
+        verdict = self._verifier.verify(policy, ref, digest, client)
         now = self._clock()
         if record is not None and record.manifest == digest:
             # The tag still names what we have: only the confirmation time changes.
@@ -152,7 +176,7 @@ class OciSource:
                 record = Resolved(manifest=record.manifest, layer=record.layer,
                                   format=record.format, title=record.title, checked_at=now)
                 self._cache.store_resolved(key, record)
-                return record, profile
+                return record, profile, verdict
         pinned = ref.pinned(digest)
         manifest = parse_manifest(client.manifest(ref, digest), str(pinned))
         layer = select_layer(manifest, plat, str(pinned))
@@ -165,7 +189,7 @@ class OciSource:
         profile = self._parse(pinned, record, data)
         self._cache.store_content(layer.digest, data)
         self._cache.store_resolved(key, record)
-        return record, profile
+        return record, profile, verdict
 
     def _cached_profile(self, ref: Reference, record: Resolved) -> SeccompProfile | None:
         profile = self._memo.get(record.layer)
@@ -196,13 +220,21 @@ class OciSource:
                 f"{ref}: {reason}; and it has never been fetched on this host",
                 hint="the profile is installed once its registry can be reached",
             )
+        verdict = self._verifier.cached(policy, ref, record.manifest)
+        if verdict is None:
+            raise RegistryUnreachable(
+                f"{ref}: {reason}; and the signature of its last known good {record.manifest} "
+                f"was never verified on this host under {policy.label}",
+                hint="the profile is installed once its registry can be reached and its "
+                "signature verifies",
+            )
         age = _age(self._clock() - record.checked_at)
-        return self._fetched(ref, policy, record, profile, stale_reason=(
+        return self._fetched(ref, verdict, record, profile, stale_reason=(
             f"{reason}; using the last known good {record.manifest}, confirmed {age} ago"))
 
-    def _fetched(self, ref: Reference, policy: TrustPolicy, record: Resolved,
+    def _fetched(self, ref: Reference, verdict: Verdict, record: Resolved,
                  profile: SeccompProfile, *, stale_reason: str = "") -> Fetched:
         link = Link(reference=str(ref), digest=record.manifest, source=ref.name,
-                    signer=policy.signer, stale=bool(stale_reason), stale_reason=stale_reason,
+                    signer=verdict.signer, stale=bool(stale_reason), stale_reason=stale_reason,
                     spec=profile.spec)
         return Fetched(spec=profile.spec, base=profile.base, link=link)

@@ -33,7 +33,7 @@ MAX_ERROR_BYTES = 4 * 1024
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _READS = frozenset({"GET", "HEAD"})
 _BACKOFF_CAP_S = 2.0
-_SCOPE_RE = re.compile(r"^/v2/(?P<name>.+?)/(?:manifests|blobs|tags)/")
+_SCOPE_RE = re.compile(r"^/v2/(?P<name>.+?)/(?:manifests|blobs|tags|referrers)/")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -20,8 +20,11 @@ from agent.api.client import Client
 from agent.api.protocol import Limits
 from agent.api.server import ApiServer
 from tests.support.control import MemoryControl, clock, starting
+from tests.support.fakesigstore import FakeSigstore
+from tests.support.fakesigstore_http import FakeServices
 from tests.support.host import Host
 from tests.support.registry import RegistryServer, available, start_registry
+from tests.support.signed import SignedHost
 
 USERS = {"alice": "wonderland"}
 
@@ -96,3 +99,33 @@ def server(socket_path: Path, control: MemoryControl,
 @pytest.fixture
 def client(server: ApiServer) -> Client:
     return Client(server.path, group=GROUP, timeout_s=5.0)
+
+
+@pytest.fixture(scope="session")
+def sigstore() -> FakeSigstore:
+    """A throwaway Sigstore (CA, CT log, Rekor-like log), keys made for this run only."""
+    return FakeSigstore(name="fake")
+
+
+@pytest.fixture(scope="session")
+def foreign() -> FakeSigstore:
+    """Another instance: same identity and issuer names, other keys."""
+    return FakeSigstore(name="foreign")
+
+
+@pytest.fixture(scope="session")
+def services(sigstore: FakeSigstore) -> Iterator[FakeServices]:
+    """The fake Sigstore's Fulcio, Rekor and OIDC issuer over HTTP on 127.0.0.1."""
+    with FakeServices(sigstore) as running:
+        yield running
+
+
+@pytest.fixture
+def signed_host(oci_host: Host, registry: RegistryServer, sigstore: FakeSigstore,
+                services: FakeServices) -> SignedHost:
+    """The registry-connected host, its signing pointed at the fake Sigstore, with no trust
+    entry yet (tests write the one they need with :meth:`SignedHost.trust`)."""
+    machine = SignedHost(oci_host.root, registry=registry, sigstore=sigstore,
+                         services=services)
+    machine.trust("")
+    return machine

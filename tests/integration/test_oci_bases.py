@@ -16,6 +16,7 @@ from agent.oci.artifact import Platform
 from agent.oci.cache import OciCache
 from agent.oci.source import OciSource, SourceSettings
 from agent.oci.trust import TrustStore
+from agent.oci.verification import Verifier
 from tests.support.clock import FakeClock
 from tests.support.host import Host, seccomp_profile
 from tests.support.registry import RegistryServer
@@ -99,9 +100,12 @@ def test_a_moved_tag_changes_nothing_until_the_ttl_passes(
     first = push(host, capsys, tmp_path, ref, seccomp_profile("base", allow=["read"]))
     config = load(host.config)
     clock = FakeClock()
+    trust = TrustStore(config.trust)
+    cache = OciCache(tmp_path / "cache", max_entries=10, max_bytes=1 << 20, clock=clock)
     source = OciSource(
-        trust=TrustStore(config.trust),
-        cache=OciCache(tmp_path / "cache", max_entries=10, max_bytes=1 << 20, clock=clock),
+        trust=trust,
+        cache=cache,
+        verifier=Verifier(trust=trust, cache=cache, clock=clock),
         registry=lambda: app.build_registry(config),
         settings=SourceSettings(tag_ttl_s=600), platform=Platform.host(), clock=clock,
     )

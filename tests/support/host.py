@@ -29,14 +29,16 @@ class Host:
         return self.root / "seccomp" / "secprof" / f"{name}.json"
 
     def write_config(self, *, insecure: Sequence[str] = (), trust: Sequence[str] = (),
-                     oci: Mapping[str, Any] | None = None) -> None:
+                     oci: Mapping[str, Any] | None = None, extra: str = "") -> None:
+        """``trust``: scopes taken unsigned (verify = false); ``extra``: more TOML, verbatim
+        (other [[trust]] entries, [signing])."""
         lines = ["[agent]", 'profiles_dir = "profiles.d"', 'state_dir = "state"',
                  'cache_dir = "cache"', "[seccomp]", 'root = "seccomp"', "[oci]",
                  f"insecure_registries = {json.dumps(list(insecure))}"]
         lines += [f"{key} = {json.dumps(value)}" for key, value in (oci or {}).items()]
         for scope in trust:
             lines += ["[[trust]]", f"scope = {json.dumps(scope)}", "verify = false"]
-        self.config.write_text("\n".join(lines) + "\n")
+        self.config.write_text("\n".join(lines) + "\n" + extra)
 
     def write_profile(self, name: str, text: str) -> None:
         self.profiles.mkdir(exist_ok=True)

@@ -3,6 +3,8 @@ import re
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from agent.config import Config, OciSection, parse
 from agent.errors import ConfigError
@@ -18,14 +20,31 @@ def test_example_config_is_exactly_the_defaults() -> None:
 def test_example_config_documents_every_key() -> None:
     text = EXAMPLE.read_text()
     sections = {name: re.search(rf"^\[{name}\]$(.*?)(?=^\[|\Z)", text, re.M | re.S)
-                for name in ("agent", "seccomp", "oci")}
+                for name in ("agent", "seccomp", "oci", "signing")}
     for name, match in sections.items():
         assert match, f"[{name}] missing from config.example.toml"
         section = getattr(Config(), name)
         for key in (f.name for f in dataclasses.fields(section)):
             assert re.search(rf"^{key} = ", match.group(1), re.M), f"[{name}] {key} undocumented"
-    for key in ("scope", "verify"):
+    for key in ("scope", "verify", "keyless", "public_keys", "require_tlog", "trusted_root"):
         assert re.search(rf"^# {key} = ", text, re.M), f"[[trust]] {key} undocumented"
+    for key in ("issuer", "identity", "issuer_regex", "identity_regex"):
+        assert re.search(rf"^#.*\b{key}\b", text, re.M), f"[[trust]] keyless.{key} undocumented"
+
+
+def test_the_documented_trust_entries_parse(tmp_path: Path) -> None:
+    """The commented [[trust]] examples, uncommented, are a valid config (files provided)."""
+    text = EXAMPLE.read_text()
+    examples = text[text.index("# [[trust]]"):]
+    lines = [line.removeprefix("# ").removeprefix("#") for line in examples.splitlines()]
+    (tmp_path / "keys").mkdir()
+    key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    (tmp_path / "keys" / "release.pub").write_bytes(key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    config = parse("\n".join(lines) + "\n", source=tmp_path / "config.toml")
+    assert [p.describe().split(":")[0] for p in config.trust] == [
+        "keyless", "public keys keys/release.pub".replace("keys/", f"{tmp_path}/keys/"),
+        "verify = false"]
 
 
 def test_oci_section_is_read_and_normalised(tmp_path: Path) -> None:

@@ -5,6 +5,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from agent.errors import AgentError, RegistryError, RegistryUnreachable, VerificationError
 from agent.oci.artifact import Format, Platform
@@ -12,7 +14,8 @@ from agent.oci.cache import OciCache
 from agent.oci.pack import pack
 from agent.oci.reference import Reference, parse_scope
 from agent.oci.source import OciSource, SourceSettings
-from agent.oci.trust import TrustPolicy, TrustStore
+from agent.oci.trust import Document, KeyTerms, TrustPolicy, TrustStore
+from agent.oci.verification import Verifier
 from agent.seccomp.render import digest
 from tests.support.clock import FakeClock
 
@@ -64,6 +67,13 @@ class FakeRegistry:
             raise RegistryError("too large", code="profile-too-large")
         return self.blobs[digest]
 
+    def tagged_manifest(self, ref: Reference, tag: str, *, max_bytes: int) -> None:
+        self._call("tagged_manifest")  # no signatures in this registry
+
+    def referrers(self, ref: Reference, digest: str, *, artifact_type: str,
+                  max_bytes: int) -> None:
+        self._call("referrers")
+
 
 @pytest.fixture
 def registry() -> FakeRegistry:
@@ -77,10 +87,15 @@ def clock() -> FakeClock:
 
 def source(tmp_path: Path, registry: FakeRegistry, clock: FakeClock, *,
            network: bool = True, scopes: tuple[str, ...] = ("r/p",),
-           max_bytes: int = 1 << 20) -> OciSource:
+           max_bytes: int = 1 << 20, policies: tuple[TrustPolicy, ...] = ()) -> OciSource:
+    """A source whose ``scopes`` are taken unsigned (or under ``policies``, if given)."""
+    trust = TrustStore(policies or [TrustPolicy(scope=parse_scope(s), terms=None)
+                                    for s in scopes])
+    cache = OciCache(tmp_path / "oci", max_entries=100, max_bytes=1 << 24, clock=clock)
     return OciSource(
-        trust=TrustStore([TrustPolicy(scope=parse_scope(s), verify=False) for s in scopes]),
-        cache=OciCache(tmp_path / "oci", max_entries=100, max_bytes=1 << 24, clock=clock),
+        trust=trust,
+        cache=cache,
+        verifier=Verifier(trust=trust, cache=cache, clock=clock),
         registry=lambda: registry,
         settings=SourceSettings(tag_ttl_s=TTL, max_profile_bytes=max_bytes,
                                 failure_backoff_s=30, failure_backoff_max_s=300),
@@ -206,6 +221,21 @@ def test_trust_is_checked_before_any_request_and_on_cache_hits(
     source(tmp_path, registry, clock).fetch("oci://r/p/base:v1")  # now cached
     with pytest.raises(VerificationError):
         source(tmp_path, registry, clock, scopes=()).fetch("oci://r/p/base:v1")
+
+
+def test_signatures_are_checked_before_any_content_is_fetched(
+        tmp_path: Path, registry: FakeRegistry, clock: FakeClock) -> None:
+    pushed = registry.push("p/base", "v1", profile("base"))
+    key = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    policy = TrustPolicy(scope=parse_scope("r/p"), terms=KeyTerms(
+        keys=(Document(path=Path("k.pub"), data=key),)))
+    src = source(tmp_path, registry, clock, policies=(policy,))
+    with pytest.raises(VerificationError) as info:
+        src.fetch("oci://r/p/base:v1")
+    assert info.value.code == "signature-missing"
+    assert pushed in info.value.message
+    assert registry.calls == Counter(resolve=1, tagged_manifest=2, referrers=1)
 
 
 def test_cache_only_mode(tmp_path: Path, registry: FakeRegistry, clock: FakeClock) -> None:

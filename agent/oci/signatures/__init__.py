@@ -1,8 +1,9 @@
 """Signatures of OCI base profiles: trust policies, verification and signing (DESIGN §6).
 
 Pure functions over bytes that were already fetched; discovery in a registry is the caller's
-(``agent.oci.source``). Importing this package imports ``cryptography`` only: sigstore-python is
-loaded on first use by a keyless policy or keyless signing.
+(``agent.oci.discover``, used by ``agent.oci.verification``; publishing: ``agent.oci.publish``).
+Importing this package imports ``cryptography`` only: sigstore-python is loaded on first use by
+a keyless policy or keyless signing.
 
 Verification::
 

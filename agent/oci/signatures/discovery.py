@@ -1,7 +1,7 @@
-"""The seam for phase 2: where signatures live in a registry, and choosing among those found.
+"""Where signatures live in a registry, and choosing among those found.
 
-Discovery itself (HTTP) belongs to the OCI source; this module names what it looks for and turns
-what it found into one decision. For an artifact ``repo@sha256:<hex>``:
+Discovery itself (HTTP) is :mod:`agent.oci.discover`'s; this module names what it looks for and
+turns what it found into one decision. For an artifact ``repo@sha256:<hex>``:
 
 * legacy: the manifest tagged :func:`legacy_tag` (``sha256-<hex>.sig``) in the same repository;
   each of its layers of media type :data:`LEGACY_LAYER_MEDIA_TYPE` is one :class:`LegacyCandidate`
@@ -52,7 +52,16 @@ class BundleCandidate:
     source: str
 
 
-Candidate = LegacyCandidate | BundleCandidate
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnusableCandidate:
+    """Signature material that was found but could not be read (too large, altered in the
+    registry, about another artifact): it counts as a refused signature, with its reason."""
+
+    error: VerificationError
+    source: str
+
+
+Candidate = LegacyCandidate | BundleCandidate | UnusableCandidate
 
 
 def legacy_tag(digest: str) -> str:
@@ -76,13 +85,15 @@ def verify_first(
     """The record of the first candidate that verifies; else why none did.
 
     No candidate: ``signature-missing``. All refused: the first refusal's code, with every
-    candidate's code and source in the message. At most :data:`MAX_CANDIDATES` are tried.
+    candidate's source (and code) in the message. At most :data:`MAX_CANDIDATES` are tried.
     """
     failures: list[tuple[str, VerificationError]] = []
     for number, candidate in enumerate(candidates):
         if number == MAX_CANDIDATES:
             break
         try:
+            if isinstance(candidate, UnusableCandidate):
+                raise candidate.error
             if isinstance(candidate, LegacyCandidate):
                 return verify_legacy(
                     candidate.payload,
@@ -105,9 +116,9 @@ def verify_first(
         codes.fail(
             codes.SIGNATURE_MISSING, f"{expected_repository}@{expected_digest} has no signature"
         )
-    first = failures[0][1]
+    source, first = failures[0]
     if len(failures) == 1:
-        raise first
+        raise VerificationError(f"{source}: {first.message}", code=first.code, hint=first.hint)
     detail = "; ".join(f"{source}: {exc.code}: {exc.message}" for source, exc in failures)
     raise VerificationError(
         f"none of {len(failures)} signatures verifies: {detail}", code=first.code, hint=first.hint

@@ -41,7 +41,7 @@ class LegacySignature:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LegacyLayer:
-    """A signature layer ready to push: blob ``payload`` with ``annotations`` (phase 2 pushes)."""
+    """A signature layer ready to push: blob ``payload`` with ``annotations``."""
 
     media_type: str
     payload: bytes

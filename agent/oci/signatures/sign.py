@@ -1,13 +1,15 @@
-"""Signing: produce what phase 2 pushes — a legacy ``.sig`` layer or a sigstore bundle.
+"""Signing: produce what ``secprof push`` pushes — a legacy ``.sig`` layer or a sigstore bundle.
 
 Pure over their inputs except keyless signing, which talks to the configured Fulcio and Rekor
-through sigstore-python. Key-based signatures carry no log entry (the air-gapped case; verify
-them with ``require_tlog = false``). What comes out is exactly what cosign would write, so cosign
-can verify it, and our verifiers accept cosign's.
+through sigstore-python, bounded by :attr:`KeylessConfig.timeout_s` (sigstore's HTTP clients set
+no timeout: a silent service would hang ``secprof push`` for ever). Key-based signatures carry no
+log entry (the air-gapped case; verify them with ``require_tlog = false``). What comes out is
+exactly what cosign would write, so cosign can verify it, and our verifiers accept cosign's.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -37,6 +39,7 @@ class KeylessConfig:
     fulcio_url: str
     rekor_url: str
     trusted_root: TrustRoot
+    timeout_s: float = 120.0  # the whole exchange: certificate, then log entry
 
 
 def sign_legacy_with_key(
@@ -79,6 +82,7 @@ def sign_bundle_keyless(
 
     statement = intoto_statement(digest=digest, name=repository)
     return _guarded(
+        config.timeout_s,
         lambda: _sigstore.sign_keyless(
             payload_type=INTOTO_PAYLOAD_TYPE,
             payload=statement,
@@ -102,6 +106,7 @@ def sign_legacy_keyless(
 
     payload = simple_signing_payload(docker_reference=repository, digest=digest)
     raw = _guarded(
+        config.timeout_s,
         lambda: _sigstore.sign_keyless(
             payload_type="",
             payload=payload,
@@ -134,12 +139,33 @@ def _chain_pem(cert: x509.Certificate, root: TrustRoot) -> bytes | None:
     return None
 
 
-def _guarded(call: Callable[[], bytes]) -> bytes:
-    try:
-        return call()
-    except SigningError:
-        raise
-    except Exception as exc:
+def _guarded(timeout_s: float, call: Callable[[], bytes]) -> bytes:
+    """Run ``call`` in a worker thread for at most ``timeout_s``; any failure is a
+    :class:`SigningError`. A call that overruns is abandoned, not stopped (Python cannot stop a
+    thread): the thread is a daemon, and the command that signs ends soon after."""
+    outcome: list[bytes | BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(call())
+        except BaseException as exc:  # handed to the caller's thread below
+            outcome.append(exc)
+
+    worker = threading.Thread(target=run, name="keyless-signing", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if not outcome:
         raise SigningError(
-            f"keyless signing failed: {type(exc).__name__}: {exc}", code="signing-failed"
-        ) from exc
+            f"keyless signing did not finish within {timeout_s:g} s",
+            code="signing-timeout",
+            hint="check that the Fulcio and Rekor of [signing] are reachable, or raise "
+            "[signing] timeout_s",
+        )
+    result = outcome[0]
+    if isinstance(result, bytes):
+        return result
+    if isinstance(result, SigningError):
+        raise result
+    raise SigningError(
+        f"keyless signing failed: {type(result).__name__}: {result}", code="signing-failed"
+    ) from result
