@@ -1,0 +1,155 @@
+"""Parse one file's bytes (YAML documents, an SPO JSON document, or a plain OCI profile) into a
+:class:`~agent.model.desired.Collector`: identity first, then every field of the spec."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator
+from typing import Any
+
+from agent.errors import ManifestError, did_you_mean
+from agent.fsutil import name_problem, sha256_hex
+from agent.model.decode import DocContext, Node
+from agent.model.desired import Collector, DesiredState
+from agent.model.parsecache import ParseCache
+from agent.model.profile import Kind, Origin, ProfileKey
+from agent.model.seccomp import SeccompProfile
+from agent.model.seccomp_parse import Dialect, parse_spec
+from agent.model.strict import SyntaxProblem, json_document, yaml_documents
+
+API_GROUP = "security-profiles-operator.x-k8s.io"
+API_VERSIONS = tuple(f"{API_GROUP}/{v}" for v in ("v1", "v1beta1", "v1alpha1"))
+_TOP_FIELDS = ("apiVersion", "kind", "metadata", "spec", "status")
+
+
+def load_bytes(data: bytes, *, display: str, as_json: bool, plain_name: str) -> DesiredState:
+    """Read one manifest file's content that does not come from the directory (an OCI
+    artifact layer). ``plain_name`` names a plain OCI JSON profile."""
+    out = Collector()
+    load_into(data, display, display, out, as_json=as_json, plain_name=plain_name)
+    return out.freeze()
+
+
+def load_into(
+    raw: bytes, rel: str, display: str, out: Collector, *, as_json: bool, plain_name: str
+) -> None:
+    """Add what one file's bytes hold to ``out``: ``rel`` is the file as the ledger records it,
+    ``display`` as messages show it; ``plain_name`` names a plain OCI JSON profile."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        out.file_error(rel, ManifestError(
+            f"not UTF-8 text (byte {exc.start})", file=display, code="file-unreadable"
+        ))
+        return
+    try:
+        if as_json:
+            doc = json_document(text)
+            if isinstance(doc, dict) and ("kind" in doc or "apiVersion" in doc):
+                _load_document(doc, Origin(file=rel, display=display, index=0), out)
+            else:
+                _load_plain_json(doc, plain_name, Origin(file=rel, display=display, index=0), out)
+        else:
+            for index, doc in enumerate(_yaml(raw, text, out.cache)):
+                if doc is not None:  # an empty document between two "---"
+                    _load_document(doc, Origin(file=rel, display=display, index=index), out)
+    except SyntaxProblem as problem:
+        out.file_error(rel, ManifestError(
+            problem.message, file=display, index=problem.index, code="syntax-error"
+        ))
+
+
+def _yaml(raw: bytes, text: str, cache: ParseCache | None) -> Iterator[Any]:
+    """The documents of ``text``, from ``cache`` when this exact content was parsed before.
+
+    Documents before a syntax error are yielded (and applied) before it is raised; only a
+    file that parses completely is cached.
+    """
+    if cache is None:
+        yield from yaml_documents(text)
+        return
+    key = sha256_hex(raw)
+    cached = cache.get(key)
+    if cached is not None:
+        yield from cached
+        return
+    docs: list[Any] = []
+    for doc in yaml_documents(text):
+        docs.append(doc)
+        yield doc
+    cache.put(key, docs)
+
+
+def _load_plain_json(doc: Any, name: str, origin: Origin, out: Collector) -> None:
+    ctx = DocContext(origin.display, origin.index)
+    problem = name_problem(name)
+    if problem:
+        out.file_error(origin.file, ManifestError(
+            f"file name gives the profile name, and {problem}", file=origin.display,
+            code="name-invalid",
+        ))
+        return
+    key = ProfileKey(Kind.SECCOMP, name)
+    out.seen[key].append(origin)
+    try:
+        parsed = parse_spec(Node(doc, "", ctx), Dialect.OCI)
+    except ManifestError as exc:
+        out.key_error(key, exc)
+        return
+    out.profiles.append(SeccompProfile(name=name, origin=origin, spec=parsed.spec))
+
+
+def _identity(node: Node) -> ProfileKey:
+    """Kind and name, read before anything else: with them known, any later error in the
+    document is held against that profile only (its last good version stays)."""
+    if not isinstance(node.value, dict):
+        node.fail("a manifest must be a mapping with apiVersion, kind, metadata and spec")
+    kind_node = node.child("kind", node.value.get("kind"))
+    if kind_node.value is None:
+        kind_node.fail("required field is missing")
+    kind_text = kind_node.string(allow_empty=False)
+    try:
+        kind = Kind(kind_text)
+    except ValueError:
+        kind_node.fail(
+            f'unknown kind "{kind_text}"{did_you_mean(kind_text, [k.value for k in Kind])}'
+        )
+    meta = node.child("metadata", node.value.get("metadata"))
+    if not isinstance(meta.value, dict) or meta.value.get("name") is None:
+        meta.child("name", None).fail("required field is missing")
+    name_node = meta.child("name", meta.value["name"])
+    problem = name_problem(name_node.value)
+    if problem:
+        name_node.fail(problem, code="name-invalid")
+    return ProfileKey(kind, name_node.value)
+
+
+def _load_document(doc: Any, origin: Origin, out: Collector) -> None:
+    node = Node(doc, "", DocContext(origin.display, origin.index))
+    try:
+        key = _identity(node)
+    except ManifestError as exc:
+        out.file_error(origin.file, exc)
+        return
+    out.seen[key].append(origin)
+    try:
+        fields = node.fields(_TOP_FIELDS, required=("apiVersion", "kind", "metadata", "spec"))
+        fields["apiVersion"].choice(API_VERSIONS, what="apiVersion")
+        fields["metadata"].fields(_any_keys(fields["metadata"].value))
+        if key.kind is not Kind.SECCOMP:
+            fields["kind"].fail(
+                f"{key.kind.value} is not supported by this version of secprof yet",
+                code="kind-unsupported",
+            )
+        parsed = parse_spec(fields["spec"], Dialect.SPO)
+    except ManifestError as exc:
+        out.key_error(key, exc)
+        return
+    out.profiles.append(SeccompProfile(
+        name=key.name, origin=origin, spec=parsed.spec, base=parsed.base,
+        disabled=parsed.disabled,
+    ))
+
+
+def _any_keys(value: object) -> Collection[str]:
+    """metadata is Kubernetes bookkeeping (labels, annotations, uid, …): any key is fine."""
+    return [k for k in value if isinstance(k, str)] if isinstance(value, dict) else ()
