@@ -104,12 +104,12 @@ class Loop:
         waiter = _Waiter()
         with self._cond:
             if self._stopping:
-                return Outcome(ok=False, message="the daemon is stopping")
+                return Outcome(ok=False, message="the daemon is stopping", code="stopping")
             queue.append(waiter)
             self._cond.notify()
         if not waiter.done.wait(timeout_s):
-            return Outcome(ok=False, message=f"no result within {timeout_s:.0f} s; the "
-                           "request stays queued")
+            return Outcome(ok=False, code="timeout", message=f"no result within {timeout_s:.0f} "
+                           "s; the request stays queued")
         return waiter.outcome
 
     def start(self) -> None:
@@ -153,7 +153,8 @@ class Loop:
                 waiter.done.set()
         with self._cond:
             for waiter in self._reconcile_waiters + self._reload_waiters:
-                waiter.outcome = Outcome(ok=False, message="the daemon is stopping")
+                waiter.outcome = Outcome(ok=False, message="the daemon is stopping",
+                                         code="stopping")
                 waiter.done.set()
 
     def _next_job(self) -> str | None:
@@ -193,7 +194,8 @@ class Loop:
             result = self._engine.reconcile(full=full)
         except Exception as exc:  # a bug: keep serving, say so, try again at the next trigger
             log.exception("reconcile failed unexpectedly")
-            outcome = Outcome(ok=False, message=f"internal error: {type(exc).__name__}: {exc}")
+            outcome = Outcome(ok=False, code="internal-error",
+                              message=f"internal error: {type(exc).__name__}: {exc}")
         else:
             self._snapshot = replace(
                 self._snapshot, ready=True, report=result.report, metrics=result.metrics,
@@ -205,6 +207,7 @@ class Loop:
             else:
                 self._notifier.status(status)
             outcome = Outcome(ok=result.report.ok, report=result.report,
+                              code="" if result.report.ok else "profiles-in-error",
                               message="" if result.report.ok else "some profiles are in error")
         with self._cond:
             self._handled = covered
@@ -226,7 +229,7 @@ class Loop:
             log.error("%s", message, extra={"ERROR_CODE": exc.code})
             self._snapshot = replace(self._snapshot, last_reload_error=str(exc))
             self._notifier.ready(f"{message[:200]}")
-            return Outcome(ok=False, message=message)
+            return Outcome(ok=False, message=message, code=exc.code)
         self._engine = engine
         self._snapshot = replace(self._snapshot, last_reload_error="",
                                  config_source=str(new.source or ""))
@@ -234,8 +237,8 @@ class Loop:
         log.info("configuration reloaded from %s", new.source or "built-in defaults")
         outcome = self._reconcile()
         self._notifier.ready(summary(outcome.report) if outcome.report else "reloaded")
-        return Outcome(ok=outcome.ok, message="reloaded" + (f"; {outcome.message}"
-                       if outcome.message else ""), report=outcome.report)
+        message = f"reloaded; {outcome.message}" if outcome.message else "reloaded"
+        return Outcome(ok=outcome.ok, code=outcome.code, message=message, report=outcome.report)
 
 
 def _needs_network(report: Report) -> bool:
