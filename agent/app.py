@@ -17,18 +17,19 @@ from agent.backends.seccomp import SeccompBackend
 from agent.config import Config
 from agent.model.manifests import DesiredState, load_directory
 from agent.model.parsecache import ParseCache
-from agent.oci.artifact import Platform
-from agent.oci.auth import Credential, auth_file, load_credentials
-from agent.oci.cache import OciCache
-from agent.oci.source import OciSource, Registry, SourceSettings
-from agent.oci.trust import TrustStore
 from agent.reconcile.ledger import LedgerStore
 from agent.reconcile.reconciler import Reconciler
 from agent.seccomp.build import BuildCache
 from agent.seccomp.resolve import BaseSource, Fetched
 
+# The OCI modules bring diskcache/sqlite, cryptography, requests and oras: they are imported
+# where an oci:// base is really resolved, so that a host with local profiles only (and every
+# command that does not talk to a registry) never pays for them.
 if TYPE_CHECKING:
+    from agent.oci.auth import Credential
+    from agent.oci.cache import OciCache
     from agent.oci.registry import RegistryClient
+    from agent.oci.source import OciSource, Registry
 
 
 def build_backends(config: Config) -> list[Backend]:
@@ -75,6 +76,8 @@ def load_desired(config: Config, *, read_only: bool = False) -> DesiredState:
 
 
 def oci_cache(config: Config) -> OciCache:
+    from agent.oci.cache import OciCache  # noqa: PLC0415 -- lazy, see the imports above
+
     return OciCache(config.agent.cache_dir / "oci", max_entries=config.oci.cache_max_entries,
                     max_bytes=config.oci.cache_max_bytes, clock=time.time)
 
@@ -85,7 +88,8 @@ def build_registry(config: Config, *, login: tuple[str, Credential] | None = Non
 
     Imported here, not at the top: it brings oras-py and requests, which only a command that
     really talks to a registry should pay for."""
-    from agent.oci.registry import RegistryClient  # noqa: PLC0415 -- lazy, see above
+    from agent.oci.auth import auth_file, load_credentials  # noqa: PLC0415 -- lazy, see above
+    from agent.oci.registry import RegistryClient  # noqa: PLC0415
     from agent.oci.transport import HttpPolicy  # noqa: PLC0415
 
     path, explicit = auth_file(config.oci.auth_file, os.environ, Path.home())
@@ -102,6 +106,9 @@ def build_registry(config: Config, *, login: tuple[str, Credential] | None = Non
 def build_oci_source(config: Config, *, network: bool = True,
                      registry: Callable[[], Registry] | None = None) -> OciSource:
     """The ``oci://`` base source; the registry client is built on its first network use."""
+    from agent.oci.artifact import Platform  # noqa: PLC0415 -- lazy, see the imports above
+    from agent.oci.source import OciSource, SourceSettings  # noqa: PLC0415
+    from agent.oci.trust import TrustStore  # noqa: PLC0415
     from agent.oci.verification import Verifier  # noqa: PLC0415 -- imports cryptography
 
     oci = config.oci

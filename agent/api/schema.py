@@ -20,7 +20,7 @@ __all__ = ["SCHEMA_VERSION", "error_json", "link_json", "profile_json", "report_
 def link_json(link: Link) -> dict[str, Any]:
     return {
         "reference": link.reference,
-        "digest": link.digest,
+        "digest": link.content_digest(),
         "source": link.source,
         "signer": link.signer,
         "stale": link.stale,

@@ -77,7 +77,7 @@ def cmd_resolve(args: argparse.Namespace) -> int:
         return EXIT_OK
     rows = [["#", "REFERENCE", "DIGEST", "SOURCE"]]
     for i, link in enumerate(built.resolution.chain):
-        rows.append([str(i), link.reference, link.digest,
+        rows.append([str(i), link.reference, link.content_digest(),
                      f"{link.source} ({link.signer})" if link.signer else link.source])
     table(rows)
     print(f"\nmerged profile ({built.digest}):")

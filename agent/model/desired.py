@@ -53,6 +53,10 @@ class Collector:
         self.errors.append(error)
         self.file_errors[rel].append(error)
 
+    def add(self, profile: Profile) -> None:
+        self.seen[profile.key].append(profile.origin)
+        self.profiles.append(profile)
+
     def key_error(self, key: ProfileKey, error: ManifestError) -> None:
         self.errors.append(error)
         self.key_errors[key].append(error)

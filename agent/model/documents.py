@@ -3,18 +3,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from agent.errors import ManifestError, did_you_mean
 from agent.fsutil import name_problem, sha256_hex
 from agent.model.decode import DocContext, Node
 from agent.model.desired import Collector, DesiredState
-from agent.model.parsecache import ParseCache
 from agent.model.profile import Kind, Origin, ProfileKey
-from agent.model.seccomp import SeccompProfile
+from agent.model.seccomp import Arg, SeccompProfile, SeccompSpec, SyscallRule
 from agent.model.seccomp_parse import Dialect, parse_spec
 from agent.model.strict import SyntaxProblem, json_document, yaml_documents
+from agent.seccomp.render import spec_json
 
 API_GROUP = "security-profiles-operator.x-k8s.io"
 API_VERSIONS = tuple(f"{API_GROUP}/{v}" for v in ("v1", "v1beta1", "v1alpha1"))
@@ -33,7 +33,31 @@ def load_into(
     raw: bytes, rel: str, display: str, out: Collector, *, as_json: bool, plain_name: str
 ) -> None:
     """Add what one file's bytes hold to ``out``: ``rel`` is the file as the ledger records it,
-    ``display`` as messages show it; ``plain_name`` names a plain OCI JSON profile."""
+    ``display`` as messages show it; ``plain_name`` names a plain OCI JSON profile.
+
+    With a cache on ``out``, a file whose exact bytes were read cleanly before is not parsed
+    or validated again; a file with any error is never cached (it is read every time).
+    """
+    cache = out.cache
+    if cache is None:
+        _parse_into(raw, rel, display, out, as_json=as_json, plain_name=plain_name)
+        return
+    key = sha256_hex(b"%s\0%s\0" % (b"json" if as_json else b"yaml", plain_name.encode()) + raw)
+    cached = cache.get(key)
+    if cached is not None:
+        for entry in cached:
+            out.add(profile_from_cache(entry, rel, display))
+        return
+    part = Collector()
+    _parse_into(raw, rel, display, part, as_json=as_json, plain_name=plain_name)
+    if not part.errors:
+        cache.put(key, [profile_to_cache(p) for p in part.profiles])
+    out.merge(part)
+
+
+def _parse_into(
+    raw: bytes, rel: str, display: str, out: Collector, *, as_json: bool, plain_name: str
+) -> None:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -49,7 +73,7 @@ def load_into(
             else:
                 _load_plain_json(doc, plain_name, Origin(file=rel, display=display, index=0), out)
         else:
-            for index, doc in enumerate(_yaml(raw, text, out.cache)):
+            for index, doc in enumerate(yaml_documents(text)):
                 if doc is not None:  # an empty document between two "---"
                     _load_document(doc, Origin(file=rel, display=display, index=index), out)
     except SyntaxProblem as problem:
@@ -58,25 +82,38 @@ def load_into(
         ))
 
 
-def _yaml(raw: bytes, text: str, cache: ParseCache | None) -> Iterator[Any]:
-    """The documents of ``text``, from ``cache`` when this exact content was parsed before.
+def profile_to_cache(profile: SeccompProfile) -> dict[str, Any]:
+    """A validated profile as plain JSON (its spec in runtime-spec form, rules as written)."""
+    return {"name": profile.name, "index": profile.origin.index, "base": profile.base,
+            "disabled": profile.disabled, "spec": spec_json(profile.spec)}
 
-    Documents before a syntax error are yielded (and applied) before it is raised; only a
-    file that parses completely is cached.
-    """
-    if cache is None:
-        yield from yaml_documents(text)
-        return
-    key = sha256_hex(raw)
-    cached = cache.get(key)
-    if cached is not None:
-        yield from cached
-        return
-    docs: list[Any] = []
-    for doc in yaml_documents(text):
-        docs.append(doc)
-        yield doc
-    cache.put(key, docs)
+
+def profile_from_cache(entry: Mapping[str, Any], rel: str, display: str) -> SeccompProfile:
+    """The inverse of :func:`profile_to_cache` (trusted input: secprof's own state dir)."""
+    spec = entry["spec"]
+    return SeccompProfile(
+        name=entry["name"],
+        origin=Origin(file=rel, display=display, index=entry["index"]),
+        base=entry["base"],
+        disabled=entry["disabled"],
+        spec=SeccompSpec(
+            default_action=spec["defaultAction"],
+            default_errno_ret=spec.get("defaultErrnoRet"),
+            architectures=tuple(spec.get("architectures", ())),
+            flags=tuple(spec.get("flags", ())),
+            listener_path=spec.get("listenerPath", ""),
+            listener_metadata=spec.get("listenerMetadata", ""),
+            syscalls=tuple(
+                SyscallRule(
+                    names=tuple(r["names"]), action=r["action"], errno_ret=r.get("errnoRet"),
+                    args=tuple(Arg(index=a["index"], value=a["value"],
+                                   value_two=a.get("valueTwo", 0), op=a["op"])
+                               for a in r.get("args", ())),
+                )
+                for r in spec["syscalls"]
+            ),
+        ),
+    )
 
 
 def _load_plain_json(doc: Any, name: str, origin: Origin, out: Collector) -> None:

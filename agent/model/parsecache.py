@@ -1,12 +1,11 @@
-"""A cache of parsed YAML, keyed by the sha256 of the file's bytes.
+"""A cache of read manifests, keyed by the sha256 of a file's bytes (and how it is read).
 
-Parsing YAML is most of what a no-op ``secprof apply`` costs (libyaml still calls back into
-Python for every scalar). The cache keeps, per file content, the plain values the strict YAML
-reader produced, as JSON: reading them back is ~50 times faster. Only the *syntax* step is skipped:
-every document is validated again on every run, so the cache can never let an invalid profile
-through, and a file whose values do not survive JSON (timestamps, non-string keys) is simply not
-cached. Entries not used by a run are dropped when it saves, so the file never grows beyond the
-current desired state.
+Parsing YAML and validating every field is most of what a no-op ``secprof apply`` costs. The
+cache keeps, per file content that read cleanly, the validated profiles as plain JSON; reading
+them back is many times faster. A file with any error is never cached, the cache is dropped
+whenever secprof's version changes (validation may differ), and it lives in the state directory
+(mode 0700), so what it returns was validated by this very version. Entries not used by a run are
+dropped when it saves, so the file never grows beyond the current desired state.
 """
 
 from __future__ import annotations
@@ -29,6 +28,7 @@ class ParseCache:
         self._path = state_dir / CACHE_FILE
         self._entries: dict[str, list[Any]] = self._read()
         self._used: dict[str, list[Any]] = {}
+        self.hits = 0
 
     def _read(self) -> dict[str, list[Any]]:
         try:
@@ -48,6 +48,7 @@ class ParseCache:
         docs = self._entries.get(digest)
         if docs is not None:
             self._used[digest] = docs
+            self.hits += 1
         return docs
 
     def put(self, digest: str, docs: list[Any]) -> None:

@@ -20,7 +20,6 @@ Merging is associative, so a base shared by many profiles is merged once and reu
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,12 +30,15 @@ _Decision = tuple[str, int | None]  # (action, errno_ret)
 _CondKey = tuple[str, tuple[Arg, ...]]  # (syscall name, args)
 
 
+_GroupKey = tuple[str, int | None, tuple[Arg, ...]]  # (action, errno_ret, args)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Merged:
     """A merged spec (syscalls normalised and grouped), the names whose conditional rules the
     merge dropped because an unconditional rule for the same name overrides them, and the
-    decision tables behind the spec (kept so that merging a child on top costs only the child's
-    rules)."""
+    tables behind the spec: each name's decision, and each group's sorted names. They are kept
+    so that merging a child on top costs only the child's rules, not the whole chain again."""
 
     spec: SeccompSpec
     inert: frozenset[str] = frozenset()
@@ -44,37 +46,49 @@ class Merged:
                                                    compare=False)
     conditional: Mapping[_CondKey, _Decision] = field(default_factory=dict, repr=False,
                                                       compare=False)
+    groups: Mapping[_GroupKey, list[str]] = field(default_factory=dict, repr=False,
+                                                  compare=False)  # never mutated once built
 
 
 def union(child: SeccompSpec, base: Merged | None) -> Merged:
     """``child`` on top of ``base`` (``None``: no base), normalised."""
     unconditional: dict[str, _Decision] = dict(base.unconditional) if base else {}
     conditional: dict[_CondKey, _Decision] = dict(base.conditional) if base else {}
+    # Copy-on-write: a base's group lists are shared until this merge changes one.
+    groups: dict[_GroupKey, list[str]] = dict(base.groups) if base else {}
+    copied: set[_GroupKey] = set()
+
+    def group(key: _GroupKey) -> list[str]:
+        if key not in copied:
+            groups[key] = list(groups.get(key, ()))
+            copied.add(key)
+        return groups[key]
+
     ranks = ACTION_RANK
     for rule in child.syscalls:  # the base's decisions are already in: they win ties
         decision = (rule.action, rule.errno_ret)
         new_rank = ranks[rule.action]
-        table: dict[Any, _Decision] = conditional if rule.args else unconditional
+        args = rule.args
         for name in rule.names:
-            key = (name, rule.args) if rule.args else name
+            key: Any = (name, args) if args else name
+            table: dict[Any, _Decision] = conditional if args else unconditional
             old = table.get(key)
-            if old is None or new_rank > ranks[old[0]]:
-                table[key] = decision
+            if old is not None and new_rank <= ranks[old[0]]:
+                continue
+            table[key] = decision
+            if old is not None:
+                group((*old, args)).remove(name)
+            group((*decision, args)).append(name)
 
-    groups: dict[tuple[str, int | None, tuple[Arg, ...]], list[str]] = defaultdict(list)
-    for name, (action, errno) in unconditional.items():
-        groups[(action, errno, ())].append(name)
-    inert: set[str] = set()
-    for (name, args), (action, errno) in conditional.items():
-        if name in unconditional:
-            inert.add(name)
-            continue
-        groups[(action, errno, args)].append(name)
-
-    syscalls = tuple(
-        SyscallRule(names=tuple(sorted(names)), action=action, errno_ret=errno, args=args)
-        for (action, errno, args), names in sorted(groups.items(), key=_group_order)
-    )
+    inert = frozenset(name for name, _ in conditional if name in unconditional)
+    rules = []
+    for key, names in sorted(groups.items(), key=_group_order):
+        if key in copied:
+            names.sort()
+        shown = [n for n in names if n not in inert] if key[2] and inert else names
+        if shown:
+            rules.append(SyscallRule(names=tuple(shown), action=key[0], errno_ret=key[1],
+                                     args=key[2]))
     spec = SeccompSpec(
         default_action=child.default_action,
         default_errno_ret=child.default_errno_ret,
@@ -82,15 +96,13 @@ def union(child: SeccompSpec, base: Merged | None) -> Merged:
         flags=child.flags,
         listener_path=child.listener_path,
         listener_metadata=child.listener_metadata,
-        syscalls=syscalls,
+        syscalls=tuple(rules),
     )
-    return Merged(spec=spec, inert=frozenset(inert), unconditional=unconditional,
-                  conditional=conditional)
+    return Merged(spec=spec, inert=inert, unconditional=unconditional,
+                  conditional=conditional, groups=groups)
 
 
-def _group_order(
-    item: tuple[tuple[str, int | None, tuple[Arg, ...]], list[str]],
-) -> tuple[int, str, int, tuple[Arg, ...]]:
+def _group_order(item: tuple[_GroupKey, list[str]]) -> tuple[int, str, int, tuple[Arg, ...]]:
     (action, errno, args), _ = item
     # Least restrictive first (the allow-list reads first), then unconditional before conditional.
     return (-rank(action), action, -1 if errno is None else errno, args)

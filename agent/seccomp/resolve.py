@@ -23,8 +23,8 @@ class Link:
     """One profile of a chain, as the status API shows it."""
 
     reference: str  # a profile name, or an oci:// reference
-    digest: str  # sha256 of the link's own rendered spec (local) or of the artifact (oci)
     source: str  # the document it came from, or the registry repository
+    digest: str = ""  # the artifact's (oci); "" for a local link: see content_digest()
     signer: str = ""  # who signed an oci:// link ("" for local links)
     stale: bool = False  # served from the cache because the registry could not be reached
     stale_reason: str = ""  # why, and which cached digest stands in
@@ -33,6 +33,11 @@ class Link:
     @property
     def is_oci(self) -> bool:
         return self.reference.startswith(OCI_PREFIX)
+
+    def content_digest(self) -> str:
+        """The artifact's digest, or for a local link the digest of its own rendered spec:
+        computed when asked (status details, ``secprof resolve``), not on every reconcile."""
+        return self.digest or digest(render(self.spec))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -216,7 +221,6 @@ class Resolver:
                 "base-not-found", "add a SeccompProfile with that name, or fix baseProfileName",
             )
         def make_link() -> Link:
-            return Link(reference=ref, digest=digest(render(profile.spec)),
-                        source=str(profile.origin), spec=profile.spec)
+            return Link(reference=ref, source=str(profile.origin), spec=profile.spec)
 
         return profile, profile.spec, profile.base, make_link

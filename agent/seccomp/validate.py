@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from agent.errors import ValidationError
 from agent.model.seccomp import ACT_NOTIFY, SeccompSpec
-from agent.seccomp.libseccomp import CompileFailure, compile_filter, exists_on, known
+from agent.seccomp.libseccomp import CompileFailure, compiled, exists_on, known
 
 
 def name_warnings(own: SeccompSpec, architectures: tuple[str, ...]) -> tuple[str, ...]:
@@ -41,6 +41,7 @@ def check_merged(spec: SeccompSpec) -> None:
             code="notify-without-listener",
         )
     try:
-        compile_filter(spec)
+        with compiled(spec):
+            pass
     except CompileFailure as failure:
         raise ValidationError(failure.message, code="libseccomp-rejected") from None

@@ -16,10 +16,10 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-import pyseccomp as sc
 import pytest
 
 from agent.model.manifests import load_bytes
+from agent.model.seccomp import Arg, SeccompSpec, SyscallRule
 from agent.seccomp.libseccomp import compile_filter
 from tests.conftest import Host, seccomp_doc
 
@@ -117,19 +117,16 @@ def test_merged_profile_denies_what_it_denies_and_allows_the_rest(stacked: Host,
 
 
 def test_libseccomp_lets_an_unconditional_rule_override_conditional_ones() -> None:
-    """The fact merge.py relies on to drop inert conditional rules, in both rule orders."""
-
-    def build(conditional_first: bool) -> Callable[[], None]:
-        def setup() -> None:
-            filt = sc.SyscallFilter(sc.ALLOW)
-            rules = [(sc.ERRNO(errno.EINVAL), [sc.Arg(0, sc.EQ, 8)]), (sc.ERRNO(errno.EACCES), [])]
-            for action, args in rules if conditional_first else reversed(rules):
-                filt.add_rule(action, "personality", *args)
-            filt.load()
-        return setup
-
-    for order in (True, False):
-        result = run_in_child(build(order), lambda: {
+    """The fact merge.py relies on to drop inert conditional rules, in both rule orders (the
+    spec is compiled as written, without the merge)."""
+    conditional = SyscallRule(names=("personality",), action="SCMP_ACT_ERRNO",
+                              errno_ret=errno.EINVAL,
+                              args=(Arg(index=0, value=8, value_two=0, op="SCMP_CMP_EQ"),))
+    unconditional = SyscallRule(names=("personality",), action="SCMP_ACT_ERRNO",
+                                errno_ret=errno.EACCES)
+    for rules in ((conditional, unconditional), (unconditional, conditional)):
+        spec = SeccompSpec(default_action="SCMP_ACT_ALLOW", syscalls=rules)
+        result = run_in_child(compile_filter(spec).load, lambda: {
             "p8": _errno_of(lambda: _libc.personality(8)),
         })
         assert result == {"p8": errno.EACCES}

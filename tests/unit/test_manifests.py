@@ -243,3 +243,39 @@ def test_memo_reuses_unchanged_files_and_sees_changes(pdir: Path) -> None:
     third = load_directory(pdir, memo=memo)
     assert key("a") not in third.profiles
     assert key("b") in third.key_errors
+
+
+def test_parse_cache_returns_exactly_what_parsing_returns(pdir: Path, tmp_path: Path) -> None:
+    from agent.model.parsecache import ParseCache  # noqa: PLC0415
+
+    body = """
+        baseProfileName: base
+        disabled: true
+        defaultAction: SCMP_ACT_ERRNO
+        defaultErrnoRet: 38
+        architectures: [SCMP_ARCH_X86_64]
+        flags: [SECCOMP_FILTER_FLAG_LOG]
+        listenerPath: /run/agent.sock
+        listenerMetadata: meta
+        syscalls:
+          - {names: [read, write], action: SCMP_ACT_ALLOW}
+          - {names: [socket], action: SCMP_ACT_ERRNO, errnoRet: 97,
+             args: [{index: 0, value: 10, valueTwo: 3, op: SCMP_CMP_MASKED_EQ}]}
+          - {names: [openat], action: SCMP_ACT_NOTIFY}
+        """
+    (pdir / "a.yaml").write_text(seccomp_doc("full", body) + "---\n" + good("other"))
+    (pdir / "plain.json").write_text('{"defaultAction": "SCMP_ACT_LOG", "syscalls": '
+                                     '[{"names": ["read"], "action": "SCMP_ACT_ERRNO", '
+                                     '"errnoRet": 0}]}')
+    (pdir / "bad.yaml").write_text(good("bad").replace("SCMP_ACT_ALLOW", "SCMP_ACT_ALOW"))
+    fresh = load_directory(pdir)
+    state = tmp_path / "state"
+    first = ParseCache(state)
+    load_directory(pdir, cache=first)
+    first.save()
+    second = ParseCache(state)
+    cached = load_directory(pdir, cache=second)
+    assert second.hits == 2  # a.yaml and plain.json; bad.yaml is never cached
+    assert cached.profiles == fresh.profiles
+    assert [str(e) for e in cached.errors] == [str(e) for e in fresh.errors]
+    assert cached.key_errors.keys() == fresh.key_errors.keys()

@@ -39,7 +39,7 @@ def test_local_chain_merges_and_lists_links_child_first() -> None:
     res = r.resolve("app")
     assert [link.reference for link in res.chain] == ["app", "mid", "root"]
     assert res.merged.spec.syscalls[0].names == ("openat", "read", "write")
-    assert all(link.digest.startswith("sha256:") for link in res.chain)
+    assert all(link.content_digest().startswith("sha256:") for link in res.chain)
     assert res.chain[1].source == "t.yaml[1]"
 
 
