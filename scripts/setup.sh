@@ -29,3 +29,6 @@ if [ ! -x .venv/bin/python ]; then
 fi
 echo "setup: installing secprof$extras into .venv"
 .venv/bin/pip install -q -e ".$extras"
+# Byte-compile now, as a package install would: every later command starts faster (and does
+# not depend on whether the environment lets Python write its caches).
+.venv/bin/python -m compileall -q agent
