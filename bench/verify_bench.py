@@ -30,12 +30,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from oci_resolve import Counter, profile  # noqa: E402 - same artifacts, same request counter
 
 from agent.oci.artifact import Format, Platform  # noqa: E402
 from agent.oci.cache import OciCache  # noqa: E402
@@ -68,29 +69,6 @@ status = dict(l.split(':', 1) for l in open('/proc/self/status') if ':' in l)
 print(json.dumps({'code': code, 'sigstore': 'sigstore' in sys.modules,
                   'hwm_kib': int(status['VmHWM'].split()[0])}))
 """
-
-
-def profile(i: int) -> bytes:
-    names = "".join(f"        - bench_call_{i}_{j}\n" for j in range(20))
-    return (
-        "apiVersion: security-profiles-operator.x-k8s.io/v1\nkind: SeccompProfile\n"
-        f"metadata:\n  name: base-{i}\nspec:\n  defaultAction: SCMP_ACT_ERRNO\n"
-        f"  syscalls:\n    - action: SCMP_ACT_ALLOW\n      names:\n{names}"
-    ).encode()
-
-
-class Counter:
-    def __init__(self) -> None:
-        self.requests = 0
-
-    def session(self) -> requests.Session:
-        session = requests.Session()
-
-        def count(response: requests.Response, *args: Any, **kwargs: Any) -> None:
-            self.requests += 1
-
-        session.hooks["response"].append(count)
-        return session
 
 
 class Bench:

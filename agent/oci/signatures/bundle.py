@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 from cryptography import x509
 
 from agent.oci.signatures import codes
-from agent.oci.signatures.rekor import LogEntry, parse_int
+from agent.oci.signatures.rekor import LogEntry, b64_field, parse_int, str_field
 
 MEDIA_TYPE_V03 = "application/vnd.dev.sigstore.bundle.v0.3+json"
 MEDIA_TYPES = (
@@ -73,11 +73,11 @@ def parse_bundle(data: bytes) -> Bundle:
             certificate=_certificate(material),
             public_key_hint=(material.get("publicKey") or {}).get("hint"),
             entries=entries,
-            payload_type=None if envelope is None else _str(envelope["payloadType"]),
-            payload=b"" if envelope is None else _b64(envelope["payload"]),
+            payload_type=None if envelope is None else str_field(envelope["payloadType"]),
+            payload=b"" if envelope is None else b64_field(envelope["payload"]),
             signatures=()
             if envelope is None
-            else tuple(_b64(s["sig"]) for s in envelope["signatures"]),
+            else tuple(b64_field(s["sig"]) for s in envelope["signatures"]),
             message_signature=_message_signature(doc.get("messageSignature")),
         )
     except (ValueError, KeyError, TypeError, AttributeError, binascii.Error) as exc:
@@ -124,15 +124,16 @@ def key_hint(spki_der: bytes) -> str:
 def _entry(doc: dict[str, Any]) -> BundleEntry:
     promise = doc.get("inclusionPromise")
     entry = LogEntry(
-        body=_b64(doc["canonicalizedBody"]),
+        body=b64_field(doc["canonicalizedBody"]),
         # Rekor v2 entries have no integration time (their time comes from a TSA).
         integrated_time=parse_int(doc.get("integratedTime", "0")),
         log_index=parse_int(doc["logIndex"]),
-        log_id=_b64(doc["logId"]["keyId"]),
-        signed_entry_timestamp=None if not promise else _b64(promise["signedEntryTimestamp"]),
+        log_id=b64_field(doc["logId"]["keyId"]),
+        signed_entry_timestamp=None if not promise else b64_field(promise["signedEntryTimestamp"]),
     )
     kind = doc["kindVersion"]
-    return BundleEntry(entry=entry, kind=_str(kind["kind"]), version=_str(kind["version"]))
+    return BundleEntry(entry=entry, kind=str_field(kind["kind"]),
+                       version=str_field(kind["version"]))
 
 
 def _entry_json(item: BundleEntry, proof: dict[str, Any] | None) -> dict[str, Any]:
@@ -152,7 +153,7 @@ def _entry_json(item: BundleEntry, proof: dict[str, Any] | None) -> dict[str, An
 
 
 def _message_signature(doc: dict[str, Any] | None) -> bytes | None:
-    return None if doc is None else _b64(doc["signature"])
+    return None if doc is None else b64_field(doc["signature"])
 
 
 def _certificate(material: dict[str, Any]) -> x509.Certificate | None:
@@ -162,7 +163,7 @@ def _certificate(material: dict[str, Any]) -> x509.Certificate | None:
         raw = material["x509CertificateChain"]["certificates"][0]["rawBytes"]
     else:
         return None
-    return x509.load_der_x509_certificate(_b64(raw))
+    return x509.load_der_x509_certificate(b64_field(raw))
 
 
 def _malformed(why: str) -> NoReturn:
@@ -173,11 +174,3 @@ def _enc(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def _b64(value: Any) -> bytes:
-    return base64.b64decode(_str(value), validate=True)
-
-
-def _str(value: Any) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"expected a string, got {type(value).__name__}")
-    return value

@@ -66,6 +66,18 @@ def repository_of(reference: str) -> str:
     return name
 
 
+def check_repository(signed_reference: str, expected_repository: str) -> str:
+    """The signed reference's repository, after checking it is the expected one: a signature
+    made for another repository must not be accepted here."""
+    repository = repository_of(signed_reference)
+    if repository != repository_of(expected_repository):
+        codes.fail(
+            codes.REPOSITORY_MISMATCH,
+            f"signature is for repository {repository}, not {expected_repository}",
+        )
+    return repository
+
+
 def simple_signing_payload(
     *, docker_reference: str, digest: str, optional: Mapping[str, str] | None = None
 ) -> bytes:

@@ -69,11 +69,11 @@ def parse_cosign_bundle(text: str) -> LogEntry:
         doc = json.loads(text)
         entry = doc["Payload"]
         return LogEntry(
-            body=_b64(entry["body"]),
+            body=b64_field(entry["body"]),
             integrated_time=parse_int(entry["integratedTime"]),
             log_index=parse_int(entry["logIndex"]),
-            log_id=bytes.fromhex(_str(entry["logID"])),
-            signed_entry_timestamp=_b64(doc["SignedEntryTimestamp"]),
+            log_id=bytes.fromhex(str_field(entry["logID"])),
+            signed_entry_timestamp=b64_field(doc["SignedEntryTimestamp"]),
         )
     except (ValueError, KeyError, TypeError, binascii.Error) as exc:
         codes.fail(
@@ -119,9 +119,9 @@ def parse_hashedrekord(body: bytes) -> HashedRekord:
             raise ValueError(f"hash algorithm {digest['algorithm']!r}")
         signature = spec["signature"]
         return HashedRekord(
-            sha256_hex=_str(digest["value"]),
-            signature=_b64(signature["content"]),
-            public_key_pem=_b64(signature["publicKey"]["content"]),
+            sha256_hex=str_field(digest["value"]),
+            signature=b64_field(signature["content"]),
+            public_key_pem=b64_field(signature["publicKey"]["content"]),
         )
     except (ValueError, KeyError, TypeError, binascii.Error) as exc:
         _inconsistent(f"hashedrekord body: {type(exc).__name__} {exc}")
@@ -151,8 +151,9 @@ def parse_dsse_body(body: bytes) -> DsseRecord:
         digest = spec["payloadHash"]
         if digest["algorithm"] != "sha256":
             raise ValueError(f"hash algorithm {digest['algorithm']!r}")
-        sigs = tuple((_b64(s["signature"]), _b64(s["verifier"])) for s in spec["signatures"])
-        return DsseRecord(payload_sha256_hex=_str(digest["value"]), signatures=sigs)
+        sigs = tuple((b64_field(s["signature"]), b64_field(s["verifier"]))
+                     for s in spec["signatures"])
+        return DsseRecord(payload_sha256_hex=str_field(digest["value"]), signatures=sigs)
     except (ValueError, KeyError, TypeError, binascii.Error) as exc:
         _inconsistent(f"dsse body: {type(exc).__name__} {exc}")
 
@@ -182,11 +183,13 @@ def _inconsistent(message: str) -> NoReturn:
     codes.fail(codes.TLOG_INCONSISTENT, message)
 
 
-def _b64(value: Any) -> bytes:
-    return base64.b64decode(_str(value), validate=True)
+def b64_field(value: Any) -> bytes:
+    """A base64 JSON field's bytes (strict: invalid base64 raises)."""
+    return base64.b64decode(str_field(value), validate=True)
 
 
-def _str(value: Any) -> str:
+def str_field(value: Any) -> str:
+    """A JSON field that must be a string."""
     if not isinstance(value, str):
         raise TypeError(f"expected a string, got {type(value).__name__}")
     return value

@@ -35,9 +35,9 @@ from agent.oci.signatures.payload import (
     COSIGN_SIGN_PREDICATE,
     INTOTO_PAYLOAD_TYPE,
     check_digest,
+    check_repository,
     pae,
     parse_statement,
-    repository_of,
 )
 from agent.oci.signatures.policy import Keyless, NoVerify, Policy, PublicKeys, Signer, Verified
 from agent.oci.signatures.rekor import parse_dsse_body
@@ -84,14 +84,7 @@ def verify_bundle(
     if not names:
         found = [sha for _, sha in statement.subjects]
         codes.fail(codes.DIGEST_MISMATCH, f"signature is for sha256 {found}, not {expected_digest}")
-    repository = None
-    if names[0] is not None:
-        repository = repository_of(names[0])
-        if repository != repository_of(expected_repository):
-            codes.fail(
-                codes.REPOSITORY_MISMATCH,
-                f"signature is for repository {repository}, not {expected_repository}",
-            )
+    repository = None if names[0] is None else check_repository(names[0], expected_repository)
     return Verified.build(
         policy, signer, format=FORMAT, digest=expected_digest, repository=repository
     )

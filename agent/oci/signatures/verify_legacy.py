@@ -36,8 +36,8 @@ from agent.oci.signatures.legacy import LegacySignature, parse_annotations
 from agent.oci.signatures.payload import (
     MAX_PAYLOAD_BYTES,
     check_digest,
+    check_repository,
     parse_simple_signing,
-    repository_of,
 )
 from agent.oci.signatures.policy import Keyless, NoVerify, Policy, PublicKeys, Signer, Verified
 from agent.oci.signatures.rekor import HashedRekord, LogEntry, parse_hashedrekord
@@ -77,12 +77,7 @@ def verify_legacy(
         codes.fail(
             codes.DIGEST_MISMATCH, f"signature is for {claims.digest}, not {expected_digest}"
         )
-    repository = repository_of(claims.docker_reference)
-    if repository != repository_of(expected_repository):
-        codes.fail(
-            codes.REPOSITORY_MISMATCH,
-            f"signature is for repository {repository}, not {expected_repository}",
-        )
+    repository = check_repository(claims.docker_reference, expected_repository)
     return Verified.build(
         policy, signer, format=FORMAT, digest=expected_digest, repository=repository
     )
