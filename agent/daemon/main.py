@@ -31,7 +31,7 @@ class Daemon:
         self._config_path = config_path
         self._notifier = Notifier()
         self._stop = threading.Event()
-        ensure_dir(config.agent.profiles_dir)
+        _prepare(config.agent.profiles_dir)
         self.loop = Loop(
             engine=Engine(config),
             load_config=lambda: load(self._config_path),
@@ -44,7 +44,7 @@ class Daemon:
 
     def _config_changed(self, old: Config, new: Config) -> None:
         if new.agent.profiles_dir != old.agent.profiles_dir:
-            ensure_dir(new.agent.profiles_dir)
+            _prepare(new.agent.profiles_dir)
             self._watcher.stop()
             self._watcher = Watcher(new.agent.profiles_dir, self.loop.changed)
             self._watcher.start()
@@ -78,6 +78,17 @@ class Daemon:
             self.loop.stop()
             self._api.close()
         return 0
+
+
+def _prepare(profiles_dir: Path) -> None:
+    """Create the desired-state directory if it is missing (the package ships it). When that is
+    impossible (a read-only /etc), the daemon still runs: nothing is removed while the directory
+    cannot be read, the status says why, and the periodic resync picks it up once it exists."""
+    try:
+        ensure_dir(profiles_dir)
+    except OSError as exc:
+        log.error("cannot create the desired-state directory %s: %s", profiles_dir,
+                  exc.strerror or exc, extra={"ERROR_CODE": "directory-unreadable"})
 
 
 def run(config_path: Path | None) -> int:

@@ -80,9 +80,16 @@ class Watcher:
                                 os.path.realpath(directory), recursive=True)
 
     def start(self) -> None:
-        self._observer.start()
+        try:
+            self._observer.start()
+        except OSError as exc:  # the directory is missing or unreadable
+            log.error("cannot watch %s (%s): changes are seen at the next periodic resync",
+                      self._directory, exc.strerror or exc,
+                      extra={"ERROR_CODE": "directory-unreadable"})
+            return
         log.info("watching %s", self._directory)
 
     def stop(self) -> None:
-        self._observer.stop()
-        self._observer.join(timeout=5)
+        if self._observer.is_alive():
+            self._observer.stop()
+            self._observer.join(timeout=5)

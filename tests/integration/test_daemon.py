@@ -189,3 +189,18 @@ def test_status_cli_against_the_daemon(host: Host) -> None:
         doc = json.loads(host.cli("status", "--json").stdout)
         assert doc["schema_version"] == 1
     assert host.cli("is-ready").returncode == 69
+
+
+def test_an_unusable_profiles_dir_holds_everything_and_says_why(host: Host) -> None:
+    host.write("good.yaml", GOOD)
+    host.cli("apply", check=True)
+    blocker = host.root / "blocked"
+    blocker.write_text("a file where the directory's parent should be")
+    host.config_path.write_text(host.config_path.read_text().replace(
+        str(host.profiles), str(blocker / "profiles.d")))
+    with running(host) as daemon:
+        assert host.installed("good").exists()  # nothing removed
+        body = api(host, "GET", "/v1/profiles/SeccompProfile/good")[1]["profile"]
+        assert body["state"] == "Error"
+        assert "cannot be read" in body["message"]
+        assert "cannot create the desired-state directory" in daemon.output()
