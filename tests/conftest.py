@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from agent.config import Config, load
+from tests.support.fakesigstore import FakeSigstore
 
 SECPROF = Path(sys.executable).with_name("secprof")
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -95,3 +96,15 @@ def seccomp_doc(name: str, body: str, *, api: str = "v1") -> str:
         f"metadata:\n  name: {name}\n"
         "spec:\n" + textwrap.indent(textwrap.dedent(body).strip("\n"), "  ") + "\n"
     )
+
+
+@pytest.fixture(scope="session")
+def sigstore() -> FakeSigstore:
+    """A throwaway Sigstore (CA, CT log, Rekor-like log), keys made for this run only."""
+    return FakeSigstore(name="fake")
+
+
+@pytest.fixture(scope="session")
+def foreign() -> FakeSigstore:
+    """Another instance: same identity and issuer names, other keys."""
+    return FakeSigstore(name="foreign")

@@ -102,18 +102,6 @@ def client(server: ApiServer) -> Client:
 
 
 @pytest.fixture(scope="session")
-def sigstore() -> FakeSigstore:
-    """A throwaway Sigstore (CA, CT log, Rekor-like log), keys made for this run only."""
-    return FakeSigstore(name="fake")
-
-
-@pytest.fixture(scope="session")
-def foreign() -> FakeSigstore:
-    """Another instance: same identity and issuer names, other keys."""
-    return FakeSigstore(name="foreign")
-
-
-@pytest.fixture(scope="session")
 def services(sigstore: FakeSigstore) -> Iterator[FakeServices]:
     """The fake Sigstore's Fulcio, Rekor and OIDC issuer over HTTP on 127.0.0.1."""
     with FakeServices(sigstore) as running:

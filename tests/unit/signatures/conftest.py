@@ -16,17 +16,6 @@ REPO = "registry.invalid:5000/profiles/runc"
 
 
 @pytest.fixture(scope="session")
-def sigstore() -> FakeSigstore:
-    return FakeSigstore(name="fake")
-
-
-@pytest.fixture(scope="session")
-def foreign() -> FakeSigstore:
-    """Another instance: same identity and issuer names, other keys."""
-    return FakeSigstore(name="foreign")
-
-
-@pytest.fixture(scope="session")
 def keyless(sigstore: FakeSigstore) -> Keyless:
     return Keyless(identity=IDENTITY, issuer=ISSUER, trusted_root=sigstore.trusted_root)
 
