@@ -94,9 +94,9 @@ def cmd_resolve(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     config = _config(args)
     desired = load_paths([Path(p) for p in args.paths])
-    seccomp = {k: p for k, p in desired.profiles.items() if k.kind is Kind.SECCOMP}
-    invalid = {k.name: e[0].message for k, e in desired.key_errors.items()}
-    built = build_all(seccomp, invalid=invalid, max_depth=config.seccomp.max_base_depth)
+    seccomp = desired.seccomp()
+    built = build_all(seccomp, invalid=desired.invalid_seccomp(),
+                      max_depth=config.seccomp.max_base_depth)
 
     errors: list[dict[str, Any]] = [error_json(e) for e in desired.errors]
     lines = [f"error: {e}" for e in desired.errors]

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from agent.errors import ManifestError
 from agent.model.parsecache import ParseCache
-from agent.model.profile import Origin, ProfileKey
+from agent.model.profile import Kind, Origin, ProfileKey
 from agent.model.seccomp import SeccompProfile
 
 Profile = SeccompProfile  # grows into a union as backends for other kinds arrive
@@ -32,6 +32,15 @@ class DesiredState:
         return (
             not self.complete or key in self.key_errors or source_file in self.file_errors
         )
+
+    def seccomp(self) -> dict[ProfileKey, SeccompProfile]:
+        """The valid SeccompProfiles."""
+        return {k: p for k, p in self.profiles.items() if k.kind is Kind.SECCOMP}
+
+    def invalid_seccomp(self) -> dict[str, str]:
+        """Names of SeccompProfiles whose documents are in error, with the first error: a base
+        in error fails its children clearly instead of "not found"."""
+        return {k.name: e[0].message for k, e in self.key_errors.items() if k.kind is Kind.SECCOMP}
 
 
 @dataclass(slots=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from agent.backends.base import Backend, Batch, Install, Result
 from agent.errors import AgentError, ManifestError
 from agent.model.manifests import DesiredState
-from agent.model.profile import Kind, ProfileKey
+from agent.model.profile import ProfileKey
 from agent.reconcile.ledger import Entry, LedgerStore
 from agent.reconcile.plan import Planned, Step, make_plan
 from agent.reconcile.status import ProfileStatus, Report, State
@@ -58,14 +58,9 @@ class Reconciler:
         what the ledger says (the daemon's change-triggered runs; its resyncs check)."""
         started = self._clock()
         ledger = self._ledger.load(repair=not read_only)
-        seccomp = {k: p for k, p in desired.profiles.items() if k.kind is Kind.SECCOMP}
-        invalid = {
-            key.name: errors[0].message
-            for key, errors in desired.key_errors.items()
-            if key.kind is Kind.SECCOMP
-        }
         built = build_all(
-            seccomp, invalid=invalid, max_depth=self._max_depth, oci=self._oci,
+            desired.seccomp(), invalid=desired.invalid_seccomp(), max_depth=self._max_depth,
+            oci=self._oci,
             validated={e.digest for e in ledger.values()}, cache=self._build_cache,
         )
         wanted = {

@@ -279,3 +279,14 @@ def test_parse_cache_returns_exactly_what_parsing_returns(pdir: Path, tmp_path: 
     assert cached.profiles == fresh.profiles
     assert [str(e) for e in cached.errors] == [str(e) for e in fresh.errors]
     assert cached.key_errors.keys() == fresh.key_errors.keys()
+
+
+def test_invalid_seccomp_names_only_seccomp_documents(pdir: Path) -> None:
+    (pdir / "aa.yaml").write_text(
+        "apiVersion: security-profiles-operator.x-k8s.io/v1\nkind: AppArmorProfile\n"
+        "metadata: {name: shared}\nspec: {abstract: {}}\n"
+    )
+    (pdir / "bad.yaml").write_text(good("broken").replace("SCMP_ACT_ALLOW", "SCMP_ACT_ALOW"))
+    desired = load_directory(pdir)
+    assert list(desired.invalid_seccomp()) == ["broken"]
+    assert desired.seccomp() == {}

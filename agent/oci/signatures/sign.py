@@ -78,20 +78,9 @@ def sign_bundle_keyless(
     *, digest: str, repository: str, identity_token: str, config: KeylessConfig
 ) -> bytes:
     """A keyless v0.3 DSSE bundle: Fulcio certificate for the token's identity, Rekor entry."""
-    from agent.oci.signatures import _sigstore  # noqa: PLC0415 - sigstore only when signing keyless
-
     statement = intoto_statement(digest=digest, name=repository)
-    return _guarded(
-        config.timeout_s,
-        lambda: _sigstore.sign_keyless(
-            payload_type=INTOTO_PAYLOAD_TYPE,
-            payload=statement,
-            identity_token=identity_token,
-            trusted_root=config.trusted_root,
-            fulcio_url=config.fulcio_url,
-            rekor_url=config.rekor_url,
-        )
-    )
+    return _keyless(config, payload_type=INTOTO_PAYLOAD_TYPE, payload=statement,
+                    identity_token=identity_token)
 
 
 def sign_legacy_keyless(
@@ -102,21 +91,9 @@ def sign_legacy_keyless(
     sigstore-python signs the payload as a blob (a hashedrekord entry, the same entry cosign
     makes); its bundle is then cut into the layer's annotations.
     """
-    from agent.oci.signatures import _sigstore  # noqa: PLC0415
-
     payload = simple_signing_payload(docker_reference=repository, digest=digest)
-    raw = _guarded(
-        config.timeout_s,
-        lambda: _sigstore.sign_keyless(
-            payload_type="",
-            payload=payload,
-            identity_token=identity_token,
-            artifact=True,
-            trusted_root=config.trusted_root,
-            fulcio_url=config.fulcio_url,
-            rekor_url=config.rekor_url,
-        )
-    )
+    raw = _keyless(config, payload_type="", payload=payload, identity_token=identity_token,
+                   artifact=True)
     signed = parse_bundle(raw)
     if signed.certificate is None or signed.message_signature is None or len(signed.entries) != 1:
         raise SigningError("sigstore returned an unexpected bundle", code="signing-failed")
@@ -137,6 +114,20 @@ def _chain_pem(cert: x509.Certificate, root: TrustRoot) -> bytes | None:
         if ca.chain[0].subject == cert.issuer:
             return b"".join(c.public_bytes(_PEM) for c in ca.chain)
     return None
+
+
+def _keyless(
+    config: KeylessConfig, *, payload_type: str, payload: bytes, identity_token: str,
+    artifact: bool = False,
+) -> bytes:
+    """Sign through sigstore-python against ``config``'s Fulcio and Rekor, within its timeout."""
+    from agent.oci.signatures import _sigstore  # noqa: PLC0415 - sigstore only when signing keyless
+
+    return _guarded(config.timeout_s, lambda: _sigstore.sign_keyless(
+        payload_type=payload_type, payload=payload, identity_token=identity_token,
+        artifact=artifact, trusted_root=config.trusted_root, fulcio_url=config.fulcio_url,
+        rekor_url=config.rekor_url,
+    ))
 
 
 def _guarded(timeout_s: float, call: Callable[[], bytes]) -> bytes:
