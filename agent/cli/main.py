@@ -64,8 +64,6 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("apply", parents=[common], help="reconcile once and exit")
-    p.add_argument("--once", action="store_true",
-                   help="reconcile once and exit (the default; `secprof daemon` keeps going)")
     p.set_defaults(handler=_command("local", "cmd_apply"))
 
     p = sub.add_parser("plan", parents=[common], help="show what apply would change; "

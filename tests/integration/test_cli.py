@@ -33,7 +33,7 @@ def no_traceback(proc: object) -> None:
 def test_apply_installs_merged_files_with_mode_and_ledger(host: Host) -> None:
     host.write("base.yaml", BASE)
     host.write("app.yaml", APP)
-    proc = host.cli("apply", "--once")
+    proc = host.cli("apply")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert str(host.installed("app")) in proc.stdout
     merged = json.loads(host.installed("app").read_text())
