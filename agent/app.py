@@ -12,14 +12,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agent.backends.base import Backend
 from agent.backends.seccomp import SeccompBackend
 from agent.config import Config
 from agent.model.manifests import DesiredState, load_directory
 from agent.model.parsecache import ParseCache
+from agent.reconcile.driver import Driver
 from agent.reconcile.ledger import LedgerStore
 from agent.reconcile.reconciler import Reconciler
 from agent.seccomp.build import BuildCache
+from agent.seccomp.driver import SeccompDriver
 from agent.seccomp.resolve import BaseSource, Fetched
 
 # The OCI modules bring diskcache/sqlite, cryptography, requests and oras: they are imported
@@ -30,10 +31,6 @@ if TYPE_CHECKING:
     from agent.oci.cache import OciCache
     from agent.oci.registry import RegistryClient
     from agent.oci.source import OciSource, Registry
-
-
-def build_backends(config: Config) -> list[Backend]:
-    return [SeccompBackend(config.seccomp.root, config.seccomp.subdir)]
 
 
 class _OnFirstUse:
@@ -50,19 +47,28 @@ class _OnFirstUse:
         return self._source.fetch(reference)
 
 
+def build_drivers(
+    config: Config, *, network: bool = True, build_cache: BuildCache | None = None
+) -> list[Driver]:
+    """One driver per backend, fastest first: a reconcile applies them in this order.
+
+    ``network=False``: ``oci://`` bases come from the cache only (the daemon's first reconcile
+    after boot must not wait for a registry); ``build_cache`` (the daemon's) carries seccomp
+    builds from one reconcile to the next."""
+    oci: BaseSource = _OnFirstUse(lambda: build_oci_source(config, network=network))
+    return [
+        SeccompDriver(SeccompBackend(config.seccomp.root, config.seccomp.subdir),
+                      max_depth=config.seccomp.max_base_depth, oci=oci, cache=build_cache),
+    ]
+
+
 def build_reconciler(
     config: Config, *, network: bool = True, build_cache: BuildCache | None = None
 ) -> Reconciler:
-    """``network=False``: ``oci://`` bases come from the cache only (the daemon's first
-    reconcile after boot must not wait for a registry); ``build_cache``: see Reconciler."""
-    (seccomp,) = build_backends(config)
-    oci: BaseSource = _OnFirstUse(lambda: build_oci_source(config, network=network))
+    """The reconciler over :func:`build_drivers` (same arguments)."""
     return Reconciler(
-        backend=seccomp,
+        drivers=build_drivers(config, network=network, build_cache=build_cache),
         ledger=LedgerStore(config.agent.state_dir),
-        max_depth=config.seccomp.max_base_depth,
-        oci=oci,
-        build_cache=build_cache,
     )
 
 

@@ -50,6 +50,21 @@ class SeccompSection:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ApparmorSection:
+    mode: str = "auto"  # auto | load | compile-only | off
+    profiles_dir: Path = Path("/etc/apparmor.d")
+    securityfs: Path = Path("/sys/kernel/security/apparmor")
+    kernel_features: Path | None = None  # a features file or dir to compile against
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SelinuxSection:
+    mode: str = "auto"  # auto | on | off
+    priority: int = 370  # semodule priority of secprof's modules (selinuxd uses 350)
+    store_root: Path = Path("/")  # passed to semodule -p
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class OciSection:
     tag_ttl_s: int = 86400
     cache_max_entries: int = 1000
@@ -82,6 +97,8 @@ class Config:
 
     agent: AgentSection = field(default_factory=AgentSection)
     seccomp: SeccompSection = field(default_factory=SeccompSection)
+    apparmor: ApparmorSection = field(default_factory=ApparmorSection)
+    selinux: SelinuxSection = field(default_factory=SelinuxSection)
     oci: OciSection = field(default_factory=OciSection)
     signing: SigningSection = field(default_factory=SigningSection)
     trust: tuple[TrustPolicy, ...] = ()
@@ -114,6 +131,39 @@ def _seccomp(data: Mapping[str, Any], base_dir: Path) -> SeccompSection:
         root=t.path("root", d.root),
         subdir=subdir,
         max_base_depth=t.integer("max_base_depth", d.max_base_depth, minimum=1, maximum=64),
+    )
+    t.finish()
+    return section
+
+
+def _mode(t: Any, default: str, choices: tuple[str, ...]) -> str:
+    mode = t.text("mode", default)
+    if mode not in choices:
+        raise t.fail("mode", f"{mode!r} is not one of {', '.join(choices)}"
+                     f"{did_you_mean(mode, choices)}")
+    return str(mode)
+
+
+def _apparmor(data: Mapping[str, Any], base_dir: Path) -> ApparmorSection:
+    t = toml_section(data, "apparmor", base_dir)
+    d = ApparmorSection()
+    section = ApparmorSection(
+        mode=_mode(t, d.mode, ("auto", "load", "compile-only", "off")),
+        profiles_dir=t.path("profiles_dir", d.profiles_dir),
+        securityfs=t.path("securityfs", d.securityfs),
+        kernel_features=t.optional_path("kernel_features"),
+    )
+    t.finish()
+    return section
+
+
+def _selinux(data: Mapping[str, Any], base_dir: Path) -> SelinuxSection:
+    t = toml_section(data, "selinux", base_dir)
+    d = SelinuxSection()
+    section = SelinuxSection(
+        mode=_mode(t, d.mode, ("auto", "on", "off")),
+        priority=t.integer("priority", d.priority, minimum=1, maximum=999),
+        store_root=t.path("store_root", d.store_root),
     )
     t.finish()
     return section
@@ -167,7 +217,7 @@ def _signing(data: Mapping[str, Any], base_dir: Path) -> SigningSection:
     return result
 
 
-_SECTIONS = ("agent", "seccomp", "oci", "signing", "trust")
+_SECTIONS = ("agent", "seccomp", "apparmor", "selinux", "oci", "signing", "trust")
 
 
 def parse(text: str, *, source: Path | None = None) -> Config:
@@ -187,6 +237,7 @@ def parse(text: str, *, source: Path | None = None) -> Config:
     try:
         return Config(
             agent=_agent(data, base_dir), seccomp=_seccomp(data, base_dir),
+            apparmor=_apparmor(data, base_dir), selinux=_selinux(data, base_dir),
             oci=_oci(data, base_dir), signing=_signing(data, base_dir),
             trust=parse_trust(data, base_dir), source=source,
         )

@@ -11,25 +11,14 @@ from typing import Any
 from agent.api.wire import SCHEMA_VERSION
 from agent.errors import AgentError
 from agent.reconcile.status import ProfileStatus, Report
-from agent.seccomp.render import rule_json
-from agent.seccomp.resolve import Link
 
-__all__ = ["SCHEMA_VERSION", "error_json", "link_json", "profile_json", "report_json"]
-
-
-def link_json(link: Link) -> dict[str, Any]:
-    return {
-        "reference": link.reference,
-        "digest": link.content_digest(),
-        "source": link.source,
-        "signer": link.signer,
-        "stale": link.stale,
-        "staleReason": link.stale_reason,
-    }
+__all__ = ["SCHEMA_VERSION", "error_json", "profile_json", "report_json"]
 
 
 def profile_json(status: ProfileStatus, *, detail: bool = False) -> dict[str, Any]:
-    """One profile; ``detail`` adds the chain and merged syscalls (per-profile endpoints)."""
+    """One profile; ``detail`` adds what its kind's driver shows (per-profile endpoints): for
+    seccomp, ``chain`` (each link's reference, digest, source, signer, staleness) and the merged
+    ``syscalls``. A profile that could not be built has no kind details."""
     out: dict[str, Any] = {
         "kind": status.key.kind.value,
         "name": status.key.name,
@@ -42,12 +31,12 @@ def profile_json(status: ProfileStatus, *, detail: bool = False) -> dict[str, An
         "installedDigest": status.installed_digest,
         "installedAt": status.installed_at,
         "location": status.location,
+        "usage": status.usage,
         "warnings": list(status.warnings),
         "notes": list(status.notes),
     }
-    if detail:
-        out["chain"] = [link_json(link) for link in status.chain]
-        out["syscalls"] = [rule_json(rule) for rule in status.syscalls]
+    if detail and status.details is not None:
+        out.update(status.details.render())
     return out
 
 

@@ -1,4 +1,4 @@
-"""The narrow seam between reconciling and the host: one :class:`Backend` per profile kind."""
+"""The narrow seam between reconciling and the host: one :class:`Backend` per driver."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from agent.errors import AgentError
-from agent.model.profile import Kind, ProfileKey
+from agent.model.profile import ProfileKey
 
 
 class Availability(StrEnum):
@@ -53,7 +53,7 @@ class Result:
 
 
 class Backend(Protocol):
-    kind: Kind
+    """What one driver's profiles need of the host; the only code that mutates it."""
 
     def probe(self) -> Probe:
         """Can this host install profiles of this kind, and if not, why."""

@@ -16,17 +16,20 @@ from pathlib import Path
 from agent.backends.base import Availability, Batch, Install, Probe, Result
 from agent.errors import BackendError
 from agent.fsutil import atomic_write, confined, ensure_dir, fsync_dir, name_problem, read_bytes
-from agent.model.profile import Kind, ProfileKey
+from agent.model.profile import ProfileKey
 from agent.seccomp.render import digest
 
 
 class SeccompBackend:
-    kind = Kind.SECCOMP
-
     def __init__(self, root: Path, subdir: str, *, proc_status: Path = Path("/proc/self/status")):
         self._root = root
+        self._subdir = subdir
         self._dir = confined(root, subdir)
         self._proc_status = proc_status
+
+    def relative(self, key: ProfileKey) -> str:
+        """The profile's path relative to ``root``: what a pod names as ``localhostProfile``."""
+        return f"{self._subdir}/{key.name}.json"
 
     def path(self, key: ProfileKey) -> Path:
         problem = name_problem(key.name)

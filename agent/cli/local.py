@@ -7,14 +7,16 @@ from pathlib import Path
 from typing import Any
 
 from agent import app
-from agent.api.schema import SCHEMA_VERSION, error_json, link_json, report_json
+from agent.api.schema import SCHEMA_VERSION, error_json, report_json
 from agent.cli.main import EXIT_OK, EXIT_PROFILE_ERROR
 from agent.cli.output import emit_json, print_report, table
 from agent.config import Config, load
 from agent.errors import AgentError, ResolveError
 from agent.model.manifests import load_paths
 from agent.model.profile import Kind, ProfileKey
-from agent.seccomp.build import Built, build_all
+from agent.model.seccomp import SeccompProfile
+from agent.seccomp.build import SeccompBuild, build_all
+from agent.seccomp.driver import link_json
 from agent.seccomp.merge import union
 from agent.seccomp.render import pretty, spec_json
 from agent.seccomp.validate import check_merged, name_warnings
@@ -55,14 +57,16 @@ def cmd_resolve(args: argparse.Namespace) -> int:
     if errors:
         raise errors[0]
     evaluation = app.build_reconciler(config).evaluate(desired, read_only=True)
-    built = evaluation.built.get(key)
-    if built is None:
+    found = next((part.built[key] for part in evaluation.parts if key in part.built), None)
+    if found is None:
         raise ResolveError(
             f"no SeccompProfile named {args.name!r} in {config.agent.profiles_dir}",
             code="profile-not-found",
         )
-    if isinstance(built, AgentError):
-        raise built
+    if isinstance(found, AgentError):
+        raise found
+    built = found.detail
+    assert isinstance(built, SeccompBuild)
     merged = spec_json(built.resolution.merged.spec)
     if args.json:
         emit_json({
@@ -94,8 +98,9 @@ def cmd_resolve(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     config = _config(args)
     desired = load_paths([Path(p) for p in args.paths])
-    seccomp = desired.seccomp()
-    built = build_all(seccomp, invalid=desired.invalid_seccomp(),
+    seccomp = {k: p for k, p in desired.of_kinds({Kind.SECCOMP}).items()
+               if isinstance(p, SeccompProfile)}
+    built = build_all(seccomp, invalid=desired.invalid_names(Kind.SECCOMP),
                       max_depth=config.seccomp.max_base_depth)
 
     errors: list[dict[str, Any]] = [error_json(e) for e in desired.errors]
@@ -105,7 +110,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         profile = seccomp[key]
         warnings: list[str] = []
         problem: AgentError | None = None
-        if isinstance(result, Built):
+        if isinstance(result, SeccompBuild):
             warnings.extend(result.warnings)
         elif isinstance(result, ResolveError) and result.code in ("base-not-found",
                                                                   "oci-unsupported"):

@@ -50,7 +50,6 @@ class Engine:
         self._offline: Reconciler | None = app.build_reconciler(config, network=False,
                                                                 build_cache=cache)
         self._reconciler: Reconciler = app.build_reconciler(config, build_cache=cache)
-        self._backends = app.build_backends(config)
         self._memo = FileMemo()
         self._metrics: Metrics = previous.metrics if previous else Metrics()
 
@@ -69,8 +68,7 @@ class Engine:
         elapsed = time.monotonic() - started
         self._log(report)
         self._metrics = self._count(report, elapsed)
-        return Result(report=report, metrics=self._metrics,
-                      backends={b.kind: b.probe() for b in self._backends})
+        return Result(report=report, metrics=self._metrics, backends=dict(report.backends))
 
     def _count(self, report: Report, elapsed: float) -> Metrics:
         m = self._metrics

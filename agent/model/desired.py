@@ -4,15 +4,12 @@ builds it while files are read (:class:`Collector`)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from agent.errors import ManifestError
 from agent.model.parsecache import ParseCache
-from agent.model.profile import Kind, Origin, ProfileKey
-from agent.model.seccomp import SeccompProfile
-
-Profile = SeccompProfile  # grows into a union as backends for other kinds arrive
+from agent.model.profile import Kind, Origin, Profile, ProfileKey
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -33,14 +30,14 @@ class DesiredState:
             not self.complete or key in self.key_errors or source_file in self.file_errors
         )
 
-    def seccomp(self) -> dict[ProfileKey, SeccompProfile]:
-        """The valid SeccompProfiles."""
-        return {k: p for k, p in self.profiles.items() if k.kind is Kind.SECCOMP}
+    def of_kinds(self, kinds: Collection[Kind]) -> dict[ProfileKey, Profile]:
+        """The valid profiles of ``kinds`` (what one driver builds)."""
+        return {k: p for k, p in self.profiles.items() if k.kind in kinds}
 
-    def invalid_seccomp(self) -> dict[str, str]:
-        """Names of SeccompProfiles whose documents are in error, with the first error: a base
-        in error fails its children clearly instead of "not found"."""
-        return {k.name: e[0].message for k, e in self.key_errors.items() if k.kind is Kind.SECCOMP}
+    def invalid_names(self, kind: Kind) -> dict[str, str]:
+        """Names of ``kind``'s profiles whose documents are in error, with the first error: a
+        seccomp base in error fails its children clearly instead of "not found"."""
+        return {k.name: e[0].message for k, e in self.key_errors.items() if k.kind is kind}
 
 
 @dataclass(slots=True)

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from typing import Any
 
 from agent.errors import ManifestError, did_you_mean
@@ -11,10 +11,10 @@ from agent.fsutil import name_problem, sha256_hex
 from agent.model.decode import DocContext, Node
 from agent.model.desired import Collector, DesiredState
 from agent.model.profile import Kind, Origin, ProfileKey
-from agent.model.seccomp import Arg, SeccompProfile, SeccompSpec, SyscallRule
+from agent.model.seccomp import SeccompProfile
 from agent.model.seccomp_parse import Dialect, parse_spec
+from agent.model.specs import CACHE_CODECS, SPEC_PARSERS
 from agent.model.strict import SyntaxProblem, json_document, yaml_documents
-from agent.seccomp.render import spec_json
 
 API_GROUP = "security-profiles-operator.x-k8s.io"
 API_VERSIONS = tuple(f"{API_GROUP}/{v}" for v in ("v1", "v1beta1", "v1alpha1"))
@@ -46,12 +46,14 @@ def load_into(
     cached = cache.get(key)
     if cached is not None:
         for entry in cached:
-            out.add(profile_from_cache(entry, rel, display))
+            origin = Origin(file=rel, display=display, index=entry["index"])
+            out.add(CACHE_CODECS[Kind(entry["kind"])].load(entry, origin))
         return
     part = Collector()
     _parse_into(raw, rel, display, part, as_json=as_json, plain_name=plain_name)
-    if not part.errors:
-        cache.put(key, [profile_to_cache(p) for p in part.profiles])
+    if not part.errors and all(p.key.kind in CACHE_CODECS for p in part.profiles):
+        cache.put(key, [{**CACHE_CODECS[p.key.kind].dump(p), "kind": p.key.kind.value,
+                         "index": p.origin.index} for p in part.profiles])
     out.merge(part)
 
 
@@ -80,40 +82,6 @@ def _parse_into(
         out.file_error(rel, ManifestError(
             problem.message, file=display, index=problem.index, code="syntax-error"
         ))
-
-
-def profile_to_cache(profile: SeccompProfile) -> dict[str, Any]:
-    """A validated profile as plain JSON (its spec in runtime-spec form, rules as written)."""
-    return {"name": profile.name, "index": profile.origin.index, "base": profile.base,
-            "disabled": profile.disabled, "spec": spec_json(profile.spec)}
-
-
-def profile_from_cache(entry: Mapping[str, Any], rel: str, display: str) -> SeccompProfile:
-    """The inverse of :func:`profile_to_cache` (trusted input: secprof's own state dir)."""
-    spec = entry["spec"]
-    return SeccompProfile(
-        name=entry["name"],
-        origin=Origin(file=rel, display=display, index=entry["index"]),
-        base=entry["base"],
-        disabled=entry["disabled"],
-        spec=SeccompSpec(
-            default_action=spec["defaultAction"],
-            default_errno_ret=spec.get("defaultErrnoRet"),
-            architectures=tuple(spec.get("architectures", ())),
-            flags=tuple(spec.get("flags", ())),
-            listener_path=spec.get("listenerPath", ""),
-            listener_metadata=spec.get("listenerMetadata", ""),
-            syscalls=tuple(
-                SyscallRule(
-                    names=tuple(r["names"]), action=r["action"], errno_ret=r.get("errnoRet"),
-                    args=tuple(Arg(index=a["index"], value=a["value"],
-                                   value_two=a.get("valueTwo", 0), op=a["op"])
-                               for a in r.get("args", ())),
-                )
-                for r in spec["syscalls"]
-            ),
-        ),
-    )
 
 
 def _load_plain_json(doc: Any, name: str, origin: Origin, out: Collector) -> None:
@@ -172,19 +140,17 @@ def _load_document(doc: Any, origin: Origin, out: Collector) -> None:
         fields = node.fields(_TOP_FIELDS, required=("apiVersion", "kind", "metadata", "spec"))
         fields["apiVersion"].choice(API_VERSIONS, what="apiVersion")
         fields["metadata"].fields(_any_keys(fields["metadata"].value))
-        if key.kind is not Kind.SECCOMP:
+        parser = SPEC_PARSERS.get(key.kind)
+        if parser is None:
             fields["kind"].fail(
                 f"{key.kind.value} is not supported by this version of secprof yet",
                 code="kind-unsupported",
             )
-        parsed = parse_spec(fields["spec"], Dialect.SPO)
+        profile = parser(fields["spec"], key, origin)
     except ManifestError as exc:
         out.key_error(key, exc)
         return
-    out.profiles.append(SeccompProfile(
-        name=key.name, origin=origin, spec=parsed.spec, base=parsed.base,
-        disabled=parsed.disabled,
-    ))
+    out.profiles.append(profile)
 
 
 def _any_keys(value: object) -> Collection[str]:

@@ -22,9 +22,10 @@ from pathlib import Path
 
 from agent.errors import ManifestError
 from agent.fsutil import sha256_hex
-from agent.model.desired import Collector, DesiredState, Profile
+from agent.model.desired import Collector, DesiredState
 from agent.model.documents import load_bytes, load_into
 from agent.model.parsecache import ParseCache
+from agent.model.profile import Profile
 
 __all__ = ["DesiredState", "FileMemo", "Profile", "is_candidate", "load_bytes", "load_directory",
            "load_paths"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 
 class Kind(StrEnum):
@@ -65,3 +65,24 @@ class Origin:
 
     def __str__(self) -> str:
         return f"{self.display}[{self.index}]"
+
+
+class Profile(Protocol):
+    """What every kind's profile value offers the kind-neutral parts (loading, planning, the
+    ledger): its identity, where it came from, and whether it is switched off.
+
+    Each kind defines its own frozen dataclass (``SeccompProfile``, …); only its driver looks
+    further into it.
+    """
+
+    @property
+    def key(self) -> ProfileKey: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def origin(self) -> Origin: ...
+
+    @property
+    def disabled(self) -> bool: ...

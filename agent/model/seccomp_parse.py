@@ -8,14 +8,18 @@ explicit ``0``. ``defaultErrnoRet`` is accepted in both (SPO's CRD lacks it; run
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from agent.errors import ResolveError
 from agent.fsutil import name_problem
 from agent.model import seccomp as m
 from agent.model.decode import Node
+from agent.model.profile import Origin, ProfileKey
 from agent.oci import reference
+from agent.seccomp.render import spec_json
 
 _RUNTIME_FIELDS = (
     "defaultAction",
@@ -43,6 +47,47 @@ class ParsedSpec:
     spec: m.SeccompSpec
     base: str | None
     disabled: bool
+
+
+def parse_document(spec: Node, key: ProfileKey, origin: Origin) -> m.SeccompProfile:
+    """A SeccompProfile document's ``spec`` (SPO dialect)."""
+    parsed = parse_spec(spec, Dialect.SPO)
+    return m.SeccompProfile(name=key.name, origin=origin, spec=parsed.spec, base=parsed.base,
+                            disabled=parsed.disabled)
+
+
+def profile_to_cache(profile: m.SeccompProfile) -> dict[str, Any]:
+    """A validated profile as plain JSON (its spec in runtime-spec form, rules as written)."""
+    return {"name": profile.name, "base": profile.base, "disabled": profile.disabled,
+            "spec": spec_json(profile.spec)}
+
+
+def profile_from_cache(entry: Mapping[str, Any], origin: Origin) -> m.SeccompProfile:
+    """The inverse of :func:`profile_to_cache` (trusted input: secprof's own state dir)."""
+    spec = entry["spec"]
+    return m.SeccompProfile(
+        name=entry["name"],
+        origin=origin,
+        base=entry["base"],
+        disabled=entry["disabled"],
+        spec=m.SeccompSpec(
+            default_action=spec["defaultAction"],
+            default_errno_ret=spec.get("defaultErrnoRet"),
+            architectures=tuple(spec.get("architectures", ())),
+            flags=tuple(spec.get("flags", ())),
+            listener_path=spec.get("listenerPath", ""),
+            listener_metadata=spec.get("listenerMetadata", ""),
+            syscalls=tuple(
+                m.SyscallRule(
+                    names=tuple(r["names"]), action=r["action"], errno_ret=r.get("errnoRet"),
+                    args=tuple(m.Arg(index=a["index"], value=a["value"],
+                                   value_two=a.get("valueTwo", 0), op=a["op"])
+                               for a in r.get("args", ())),
+                )
+                for r in spec["syscalls"]
+            ),
+        ),
+    )
 
 
 def parse_spec(node: Node, dialect: Dialect) -> ParsedSpec:

@@ -23,7 +23,6 @@ from typing import Any
 
 from agent.errors import RegistryError, ResolveError
 from agent.model.manifests import load_bytes
-from agent.model.profile import Kind
 from agent.model.seccomp import SeccompProfile
 from agent.model.strict import SyntaxProblem, json_document
 from agent.oci.reference import DIGEST_RE
@@ -247,7 +246,7 @@ def read_profile(data: bytes, fmt: Format, where: str) -> SeccompProfile:
         raise ResolveError(f"the artifact's profile is invalid: {state.errors[0]}",
                            code="artifact-invalid", hint="fix the profile and push it again")
     profiles = list(state.profiles.values())
-    if len(profiles) != 1 or profiles[0].key.kind is not Kind.SECCOMP:
+    if len(profiles) != 1 or not isinstance(profiles[0], SeccompProfile):
         raise ResolveError(
             f"{where}: the layer holds {len(profiles)} profiles; a base must be exactly one "
             "SeccompProfile", code="artifact-invalid",

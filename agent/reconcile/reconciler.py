@@ -1,34 +1,51 @@
 """Run a reconcile: build what is desired, plan against the ledger and the host, apply, record.
 
-Only :meth:`Reconciler.apply` mutates anything (through the backend, then the ledger); planning
-is pure and :meth:`Reconciler.evaluate` only reads, which is what ``secprof plan`` uses.
+The reconciler names no kind: it works through one :class:`~agent.reconcile.driver.Driver` per
+backend, in the order given (fastest first), so a slow backend's transaction never delays a
+faster one's files. Each driver's backend is probed once per reconcile: ``unavailable`` fails
+that driver's profiles with the reason (and holds what it installed), ``compile-only`` gives
+``Validated`` instead of ``Installed``.
+
+Only :meth:`Reconciler.reconcile` mutates anything (through the backends, then the ledger);
+planning is pure and :meth:`Reconciler.evaluate` only reads, which is what ``secprof plan`` uses.
 """
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from agent.backends.base import Backend, Batch, Install, Result
-from agent.errors import AgentError, ManifestError
-from agent.model.manifests import DesiredState
+from agent.backends.base import Availability, Batch, Install, Probe, Result
+from agent.errors import AgentError, BackendError, ManifestError
+from agent.model.desired import DesiredState
 from agent.model.profile import ProfileKey
+from agent.reconcile.driver import Built, Details, Driver
 from agent.reconcile.ledger import Entry, LedgerStore
 from agent.reconcile.plan import Planned, Step, make_plan
 from agent.reconcile.status import ProfileStatus, Report, State
-from agent.seccomp.build import BuildCache, Built, build_all
-from agent.seccomp.resolve import BaseSource
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Part:
+    """One driver's share of a reconcile: its probe, what it built, and the plan."""
+
+    driver: Driver
+    probe: Probe
+    built: Mapping[ProfileKey, Built | AgentError]
+    plan: tuple[Planned, ...]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Evaluation:
-    """Everything known before applying: the input of :meth:`Reconciler.apply`."""
+    """Everything known before applying; what ``secprof plan`` shows."""
 
     desired: DesiredState
-    built: Mapping[ProfileKey, Built | AgentError]
     ledger: Mapping[ProfileKey, Entry]
-    plan: tuple[Planned, ...]
+    parts: tuple[Part, ...]
     started_at: float
 
 
@@ -36,97 +53,136 @@ class Reconciler:
     def __init__(
         self,
         *,
-        backend: Backend,
+        drivers: Sequence[Driver],
         ledger: LedgerStore,
-        max_depth: int,
-        oci: BaseSource | None = None,
         clock: Callable[[], float] = time.time,
-        build_cache: BuildCache | None = None,
     ) -> None:
-        """``build_cache`` (the daemon) carries builds from one reconcile to the next."""
-        self._backend = backend
+        self._drivers = tuple(drivers)
         self._ledger = ledger
-        self._max_depth = max_depth
-        self._oci = oci
         self._clock = clock
-        self._build_cache = build_cache
 
     def evaluate(
         self, desired: DesiredState, *, read_only: bool = False, check_drift: bool = True
     ) -> Evaluation:
-        """Everything :meth:`apply` needs. Without ``check_drift`` the host is assumed to hold
+        """Every driver's build and plan. Without ``check_drift`` the host is assumed to hold
         what the ledger says (the daemon's change-triggered runs; its resyncs check)."""
         started = self._clock()
         ledger = self._ledger.load(repair=not read_only)
-        built = build_all(
-            desired.seccomp(), invalid=desired.invalid_seccomp(), max_depth=self._max_depth,
-            oci=self._oci,
-            validated={e.digest for e in ledger.values()}, cache=self._build_cache,
-        )
+        validated = {e.digest for e in ledger.values()}
+        parts = tuple(self._evaluate(d, desired, ledger, validated, check_drift)
+                      for d in self._drivers)
+        return Evaluation(desired=desired, ledger=ledger, parts=parts, started_at=started)
+
+    def reconcile(self, desired: DesiredState, *, check_drift: bool = True) -> Report:
+        """Build, plan and apply driver by driver, saving the ledger after each."""
+        started = self._clock()
+        before = self._ledger.load(repair=True)
+        validated = {e.digest for e in before.values()}
+        ledger = dict(before)
+        parts: list[Part] = []
+        results: dict[ProfileKey, Result] = {}
+        for driver in self._drivers:
+            part = self._evaluate(driver, desired, before, validated, check_drift)
+            results.update(self._apply(part, ledger))
+            parts.append(part)
+        ev = Evaluation(desired=desired, ledger=before, parts=tuple(parts), started_at=started)
+        return self._report(ev, results, ledger, applied=True, finished=self._clock())
+
+    def preview(self, ev: Evaluation) -> Report:
+        """The report of a plan: what :meth:`reconcile` would do, nothing done."""
+        return self._report(ev, {}, ev.ledger, applied=False, finished=self._clock())
+
+    def _evaluate(
+        self,
+        driver: Driver,
+        desired: DesiredState,
+        ledger: Mapping[ProfileKey, Entry],
+        validated: Container[str],
+        check_drift: bool,
+    ) -> Part:
+        probe = driver.backend.probe()
+        mine = {k: e for k, e in ledger.items() if k.kind in driver.kinds}
+        if probe.availability is Availability.UNAVAILABLE:
+            error = BackendError(f"the {driver.name} backend is unavailable: {probe.reason}",
+                                 code="backend-unavailable")
+            return Part(
+                driver=driver, probe=probe,
+                built=dict.fromkeys(desired.of_kinds(driver.kinds), error),
+                plan=tuple(Planned(key=k, step=Step.HOLD) for k in sorted(mine)),
+            )
+        built = driver.build(desired, validated=validated)
         wanted = {
             key: result.digest
             for key, result in built.items()
-            if isinstance(result, Built) and not result.profile.disabled
+            if isinstance(result, Built) and not result.disabled
         }
         held = frozenset(
-            key for key, entry in ledger.items()
+            key for key, entry in mine.items()
             if key not in wanted and (
                 desired.holds(key, entry.source) or isinstance(built.get(key), AgentError)
             )
         )
         actual = (
-            self._backend.actual(ledger.keys()) if check_drift
-            else {key: entry.digest for key, entry in ledger.items()}
+            driver.backend.actual(mine.keys()) if check_drift
+            else {key: entry.digest for key, entry in mine.items()}
         )
-        plan = make_plan(desired=wanted, held=held, ledger=ledger, actual=actual)
-        return Evaluation(desired=desired, built=built, ledger=ledger, plan=plan,
-                          started_at=started)
+        plan = make_plan(desired=wanted, held=held, ledger=mine, actual=actual)
+        return Part(driver=driver, probe=probe, built=built, plan=plan)
 
-    def reconcile(self, desired: DesiredState, *, check_drift: bool = True) -> Report:
-        return self.apply(self.evaluate(desired, check_drift=check_drift))
-
-    def apply(self, ev: Evaluation) -> Report:
+    def _apply(self, part: Part, ledger: dict[ProfileKey, Entry]) -> dict[ProfileKey, Result]:
+        """Apply one part's plan and record it in ``ledger`` (saved when it changed)."""
         installs = tuple(
             Install(key=p.key, content=built.content, digest=built.digest)
-            for p in ev.plan
+            for p in part.plan
             if p.step in (Step.ADD, Step.UPDATE, Step.REPAIR)
-            and isinstance(built := ev.built[p.key], Built)
+            and isinstance(built := part.built[p.key], Built)
         )
-        removals = tuple(p.key for p in ev.plan if p.step is Step.REMOVE)
+        removals = tuple(p.key for p in part.plan if p.step is Step.REMOVE)
         batch = Batch(installs=installs, removals=removals)
-        results = {r.key: r for r in self._backend.apply(batch)} if batch else {}
+        results = self._run(part.driver, batch) if batch else {}
 
+        before = dict(ledger)
         now = self._clock()
-        ledger = dict(ev.ledger)
+        backend = part.driver.backend
         for install in installs:
             if results[install.key].ok:
-                built = ev.built[install.key]
+                built = part.built[install.key]
                 assert isinstance(built, Built)
                 ledger[install.key] = Entry(
-                    key=install.key, digest=install.digest,
-                    location=self._backend.location(install.key),
-                    source=built.profile.origin.file, installed_at=now,
+                    key=install.key, digest=install.digest, location=backend.location(install.key),
+                    source=built.origin.file, installed_at=now,
                 )
         for key in removals:
             if results[key].ok:
                 del ledger[key]
-        for planned in ev.plan:  # a profile moved to another file keeps its entry, new source
-            built_or_error = ev.built.get(planned.key)
+        for planned in part.plan:  # a profile moved to another file keeps its entry, new source
+            built_or_error = part.built.get(planned.key)
             entry = ledger.get(planned.key)
             if isinstance(built_or_error, Built) and entry is not None and (
-                entry.source != built_or_error.profile.origin.file
+                entry.source != built_or_error.origin.file
             ):
-                ledger[planned.key] = Entry(
-                    key=entry.key, digest=entry.digest, location=entry.location,
-                    source=built_or_error.profile.origin.file, installed_at=entry.installed_at,
-                )
-        if ledger != ev.ledger:
+                ledger[planned.key] = replace(entry, source=built_or_error.origin.file)
+        if ledger != before:
             self._ledger.save(ledger)
-        return self._report(ev, results, ledger, applied=True, finished=now)
+        return results
 
-    def preview(self, ev: Evaluation) -> Report:
-        """The report of a plan: what :meth:`apply` would do, nothing done."""
-        return self._report(ev, {}, ev.ledger, applied=False, finished=self._clock())
+    @staticmethod
+    def _run(driver: Driver, batch: Batch) -> dict[ProfileKey, Result]:
+        """The backend's results, one per key; a backend that fails as a whole fails its batch
+        (its keys keep their last good version), never the other drivers."""
+        keys = [i.key for i in batch.installs] + list(batch.removals)
+        try:
+            results = {r.key: r for r in driver.backend.apply(batch)}
+        except AgentError as exc:
+            return {key: Result(key=key, error=exc) for key in keys}
+        except Exception as exc:  # a bug in one backend must not stop the others
+            log.exception("the %s backend failed", driver.name)
+            error = BackendError(f"the {driver.name} backend failed: {exc!r}",
+                                 code="backend-failed")
+            return {key: Result(key=key, error=error) for key in keys}
+        missing = BackendError(f"the {driver.name} backend gave no result",
+                               code="backend-failed")
+        return {key: results.get(key) or Result(key=key, error=missing) for key in keys}
 
     def _report(
         self,
@@ -137,19 +193,23 @@ class Reconciler:
         applied: bool,
         finished: float,
     ) -> Report:
-        steps = {p.key: p.step for p in ev.plan}
-        keys = sorted(ev.built.keys() | ev.desired.key_errors.keys() | ev.ledger.keys())
+        parts = {kind: part for part in ev.parts for kind in part.driver.kinds}
+        steps = {p.key: p.step for part in ev.parts for p in part.plan}
+        built = {k: b for part in ev.parts for k, b in part.built.items()}
+        keys = sorted(built.keys() | ev.desired.profiles.keys() | ev.desired.key_errors.keys()
+                      | ev.ledger.keys())
         statuses: list[ProfileStatus] = []
         removed: list[ProfileKey] = []
         for key in keys:
             step = steps.get(key)
             result = results.get(key)
-            gone = key not in ev.built and key not in ev.desired.key_errors
+            gone = key not in built and key not in ev.desired.key_errors
             if gone and step is Step.REMOVE and applied and (result is None or result.ok):
                 removed.append(key)
                 continue
-            statuses.append(self._status(
-                ev, key=key, step=step, result=result, entry=ledger.get(key), applied=applied,
+            statuses.append(_status(
+                ev, parts.get(key.kind), built.get(key), key=key, step=step, result=result,
+                entry=ledger.get(key), applied=applied,
             ))
         return Report(
             profiles=tuple(statuses),
@@ -160,69 +220,83 @@ class Reconciler:
             files_written=sum(1 for r in results.values() if r.changed),
             started_at=ev.started_at,
             duration_s=finished - ev.started_at,
+            backends={kind: part.probe for kind, part in sorted(parts.items())},
         )
 
-    def _status(
-        self,
-        ev: Evaluation,
-        *,
-        key: ProfileKey,
-        step: Step | None,
-        result: Result | None,
-        entry: Entry | None,
-        applied: bool,
-    ) -> ProfileStatus:
-        built = ev.built.get(key)
-        installed = entry.digest if entry else ""
-        keep = f"; the last good version ({installed}) stays installed" if installed else ""
-        status = ProfileStatus(
-            key=key, state=State.ERROR, step=step, installed_digest=installed,
-            installed_at=entry.installed_at if entry else None,
-            location=entry.location if entry else self._backend.location(key),
+
+def _status(
+    ev: Evaluation,
+    part: Part | None,
+    built: Built | AgentError | None,
+    *,
+    key: ProfileKey,
+    step: Step | None,
+    result: Result | None,
+    entry: Entry | None,
+    applied: bool,
+) -> ProfileStatus:
+    installed = entry.digest if entry else ""
+    keep = f"; the last good version ({installed}) stays installed" if installed else ""
+    driver = part.driver if part else None
+    status = ProfileStatus(
+        key=key, state=State.ERROR, step=step, installed_digest=installed,
+        installed_at=entry.installed_at if entry else None,
+        location=entry.location if entry else driver.backend.location(key) if driver else "",
+        usage=driver.usage(key) if driver else "",
+    )
+
+    manifest_errors = ev.desired.key_errors.get(key)
+    if manifest_errors:
+        return replace(
+            status, message="; ".join(_field_message(e) for e in manifest_errors) + keep,
+            error_code=manifest_errors[0].code, source=_source(manifest_errors[0]),
         )
-
-        manifest_errors = ev.desired.key_errors.get(key)
-        if manifest_errors:
-            return replace(
-                status, message="; ".join(_field_message(e) for e in manifest_errors) + keep,
-                error_code=manifest_errors[0].code, source=_source(manifest_errors[0]),
-            )
-        if built is None:  # only in the ledger: removed from the desired state, or unreadable
-            assert entry is not None
-            if result is not None and result.error is not None:
-                return replace(status, message=result.error.message,
-                               error_code=result.error.code, source=entry.source)
-            if step is Step.REMOVE:
-                return replace(status, state=State.REMOVING, source=entry.source,
-                               message="no longer in the desired state")
-            return replace(status, message=_uncertain_reason(ev.desired, entry) + keep,
-                           error_code="manifest-unreadable", source=entry.source)
-        if isinstance(built, AgentError):
-            return replace(status, message=built.message + keep, error_code=built.code,
-                           source=str(ev.desired.profiles[key].origin))
-
-        state, message, code = State.INSTALLED, "", ""
+    if part is None:  # a kind this build reads but no driver installs
+        source = str(ev.desired.profiles[key].origin) if key in ev.desired.profiles else (
+            entry.source if entry else "")
+        return replace(status, message=f"no backend installs {key.kind.value} profiles" + keep,
+                       error_code="kind-unsupported", source=source)
+    if built is None:  # only in the ledger: removed from the desired state, or unreadable
+        assert entry is not None
         if result is not None and result.error is not None:
-            state, message, code = State.ERROR, result.error.message + keep, result.error.code
-        elif built.profile.disabled:
-            pending_removal = not applied and step is Step.REMOVE
-            state = State.REMOVING if pending_removal else State.DISABLED
-            message = "disabled: not installed, still usable as a base"
-        elif not applied and step is not None and step.mutates:
-            state = State.PENDING
-        elif built.resolution.stale:
-            state = State.STALE
-            message = "a base is served from the cache: " + "; ".join(
-                built.resolution.stale_reasons())
-        # Built directly (not by replace()): this is the path every healthy profile takes.
-        return ProfileStatus(
-            key=key, state=state, step=step, message=message, error_code=code,
-            source=str(built.profile.origin), digest=built.digest,
-            installed_digest=installed, installed_at=status.installed_at,
-            location=status.location, chain=built.resolution.chain,
-            syscalls=built.resolution.merged.spec.syscalls, warnings=built.warnings,
-            notes=built.notes,
-        )
+            return replace(status, message=result.error.message,
+                           error_code=result.error.code, source=entry.source)
+        if part.probe.availability is Availability.UNAVAILABLE:
+            return replace(status, source=entry.source, error_code="backend-unavailable",
+                           message=f"the {part.driver.name} backend is unavailable: "
+                           f"{part.probe.reason}" + keep)
+        if step is Step.REMOVE:
+            return replace(status, state=State.REMOVING, source=entry.source,
+                           message="no longer in the desired state")
+        return replace(status, message=_uncertain_reason(ev.desired, entry) + keep,
+                       error_code="manifest-unreadable", source=entry.source)
+    if isinstance(built, AgentError):
+        return replace(status, message=built.message + keep, error_code=built.code,
+                       source=str(ev.desired.profiles[key].origin))
+
+    state, message, code = State.INSTALLED, "", ""
+    if result is not None and result.error is not None:
+        state, message, code = State.ERROR, result.error.message + keep, result.error.code
+    elif built.disabled:
+        pending_removal = not applied and step is Step.REMOVE
+        state = State.REMOVING if pending_removal else State.DISABLED
+        message = "disabled: not installed, still usable as a base"
+    elif not applied and step is not None and step.mutates:
+        state = State.PENDING
+    elif built.stale:
+        state = State.STALE
+        message = "; ".join(built.stale)
+    elif part.probe.availability is Availability.COMPILE_ONLY:
+        state = State.VALIDATED
+        message = part.probe.reason
+    # Built directly (not by replace()): this is the path every healthy profile takes.
+    return ProfileStatus(
+        key=key, state=state, step=step, message=message, error_code=code,
+        source=str(built.origin), digest=built.digest,
+        installed_digest=installed, installed_at=status.installed_at,
+        location=status.location, usage=status.usage, warnings=built.warnings,
+        notes=built.notes, details=Details(part.driver, built),
+    )
 
 
 def _field_message(error: ManifestError) -> str:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 
+from agent.backends.base import Probe
 from agent.errors import ManifestError
-from agent.model.profile import ProfileKey
-from agent.model.seccomp import SyscallRule
+from agent.model.profile import Kind, ProfileKey
+from agent.reconcile.driver import Details
 from agent.reconcile.plan import Step
-from agent.seccomp.resolve import Link
 
 
 class State(StrEnum):
@@ -35,10 +36,11 @@ class ProfileStatus:
     installed_digest: str = ""  # of what secprof installed last (the last good version)
     installed_at: float | None = None  # unix time the ledger recorded for that install
     location: str = ""
-    chain: tuple[Link, ...] = ()
-    syscalls: tuple[SyscallRule, ...] = ()
+    usage: str = ""  # how a workload references it (a pod's localhostProfile, …)
     warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    # Kind-specific fields (a seccomp chain and merged syscalls, …), rendered on demand.
+    details: Details | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -50,6 +52,7 @@ class Report:
     files_written: int = 0
     started_at: float = 0.0
     duration_s: float = 0.0
+    backends: Mapping[Kind, Probe] = field(default_factory=dict)  # each kind's backend probe
 
     def counts(self) -> Counter[str]:
         """Profiles per state."""

@@ -15,7 +15,9 @@ from agent.seccomp.validate import check_merged, name_warnings
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Built:
+class SeccompBuild:
+    """A seccomp profile's build: the profile, its resolved chain and the installable bytes."""
+
     profile: SeccompProfile
     resolution: Resolution
     content: bytes
@@ -30,7 +32,7 @@ class BuildCache:
 
     def __init__(self) -> None:
         self.carry = Carry()
-        self.built: dict[ProfileKey, Built] = {}
+        self.built: dict[ProfileKey, SeccompBuild] = {}
 
 
 def build_all(
@@ -41,7 +43,7 @@ def build_all(
     oci: BaseSource | None = None,
     validated: Container[str] = (),
     cache: BuildCache | None = None,
-) -> dict[ProfileKey, Built | AgentError]:
+) -> dict[ProfileKey, SeccompBuild | AgentError]:
     """Build every profile. ``invalid`` maps names of SeccompProfiles whose documents are in
     error to that error (a base in error fails its children clearly instead of "not found");
     ``validated`` holds digests known good (installed before), whose libseccomp compile is
@@ -50,7 +52,7 @@ def build_all(
     resolver = Resolver(by_name, invalid=invalid, oci=oci, max_depth=max_depth,
                         carry=cache.carry if cache else None)
     previous = cache.built if cache else {}
-    out: dict[ProfileKey, Built | AgentError] = {}
+    out: dict[ProfileKey, SeccompBuild | AgentError] = {}
     for key, profile in profiles.items():
         try:
             out[key] = build_one(profile, resolver, validated, previous.get(key))
@@ -58,7 +60,7 @@ def build_all(
             out[key] = exc
     resolver.finish()
     if cache is not None:
-        cache.built = {k: b for k, b in out.items() if isinstance(b, Built)}
+        cache.built = {k: b for k, b in out.items() if isinstance(b, SeccompBuild)}
     return out
 
 
@@ -66,8 +68,8 @@ def build_one(
     profile: SeccompProfile,
     resolver: Resolver,
     validated: Container[str],
-    previous: Built | None = None,
-) -> Built:
+    previous: SeccompBuild | None = None,
+) -> SeccompBuild:
     resolution = resolver.resolve(profile.name)
     if previous is not None and previous.resolution is resolution and (
         previous.profile is profile
@@ -78,7 +80,7 @@ def build_one(
     content_digest = digest(content)
     if content_digest not in validated:
         check_merged(spec)
-    return Built(
+    return SeccompBuild(
         profile=profile,
         resolution=resolution,
         content=content,

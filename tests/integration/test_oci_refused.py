@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from agent import app
+from agent.backends.seccomp import SeccompBackend
 from agent.config import load
 from agent.model.profile import Kind, ProfileKey
 from agent.oci.reference import Reference, parse
@@ -29,6 +30,7 @@ from agent.oci.signatures.payload import simple_signing_payload
 from agent.reconcile.ledger import LedgerStore
 from agent.reconcile.reconciler import Reconciler
 from agent.reconcile.status import State
+from agent.seccomp.driver import SeccompDriver
 from tests.support.fakesigstore import FakeSigstore
 from tests.support.host import seccomp_profile
 from tests.support.signed import ROOT, SignedHost, payload, statement
@@ -181,9 +183,9 @@ class MovingTag:
 def reconcile_with(host: SignedHost, registry: MovingTag) -> tuple[State, str, str]:
     config = load(host.config)
     source = app.build_oci_source(config, registry=lambda: registry)  # type: ignore[arg-type]
-    reconciler = Reconciler(backend=app.build_backends(config)[0],
-                            ledger=LedgerStore(config.agent.state_dir),
-                            max_depth=config.seccomp.max_base_depth, oci=source)
+    driver = SeccompDriver(SeccompBackend(config.seccomp.root, config.seccomp.subdir),
+                           max_depth=config.seccomp.max_base_depth, oci=source)
+    reconciler = Reconciler(drivers=[driver], ledger=LedgerStore(config.agent.state_dir))
     report = reconciler.reconcile(app.load_desired(config))
     [status] = [p for p in report.profiles if p.key == ProfileKey(Kind.SECCOMP, "app")]
     return status.state, status.error_code or "", status.message

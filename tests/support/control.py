@@ -12,12 +12,16 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 
 from agent.backends.base import Availability, Probe
+from agent.backends.fake import FakeDriver
 from agent.daemon.state import DURATION_BUCKETS, Metrics, Outcome, Snapshot
 from agent.errors import ManifestError
-from agent.model.profile import Kind, ProfileKey
+from agent.model.profile import Kind, Origin, ProfileKey
 from agent.model.seccomp import Arg, SeccompSpec, SyscallRule
+from agent.reconcile.driver import Built, Details
 from agent.reconcile.plan import Step
 from agent.reconcile.status import ProfileStatus, Report, State
+from agent.seccomp.driver import link_json
+from agent.seccomp.render import rule_json
 from agent.seccomp.resolve import Link
 
 T0 = 1_800_000_000.0  # the "now" of tests that pass a clock; CLI tests use the real time
@@ -69,7 +73,14 @@ def web_frontend(now: float = T0) -> ProfileStatus:
         source="web-frontend.yaml[0]", digest="sha256:" + "c" * 64,
         installed_digest="sha256:" + "c" * 64, installed_at=now - 7200,
         location="/var/lib/kubelet/seccomp/secprof/web-frontend.json",
-        chain=chain, syscalls=syscalls,
+        usage="secprof/web-frontend.json",
+        details=Details(FakeDriver("seccomp", [Kind.SECCOMP]), Built(
+            key=ProfileKey(Kind.SECCOMP, "web-frontend"),
+            origin=Origin(file="web-frontend.yaml", display="web-frontend.yaml", index=0),
+            content=b"{}", digest="sha256:" + "c" * 64,
+            detail={"chain": [link_json(link) for link in chain],
+                    "syscalls": [rule_json(rule) for rule in syscalls]},
+        )),
         notes=("defaultAction differs in base oci://registry.example:5000/profiles/runtime:v1",),
     )
 

@@ -288,5 +288,5 @@ def test_invalid_seccomp_names_only_seccomp_documents(pdir: Path) -> None:
     )
     (pdir / "bad.yaml").write_text(good("broken").replace("SCMP_ACT_ALLOW", "SCMP_ACT_ALOW"))
     desired = load_directory(pdir)
-    assert list(desired.invalid_seccomp()) == ["broken"]
-    assert desired.seccomp() == {}
+    assert list(desired.invalid_names(Kind.SECCOMP)) == ["broken"]
+    assert desired.of_kinds({Kind.SECCOMP}) == {}

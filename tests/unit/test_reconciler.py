@@ -16,13 +16,12 @@ from agent.reconcile.ledger import LedgerStore
 from agent.reconcile.plan import Step
 from agent.reconcile.reconciler import Reconciler
 from agent.reconcile.status import Report, State
+from agent.seccomp.driver import SeccompDriver
 from tests.conftest import seccomp_doc
 
 
 class Counting:
     """The real backend, with every host call counted (and optionally some installs failing)."""
-
-    kind = Kind.SECCOMP
 
     def __init__(self, real: SeccompBackend) -> None:
         self.real = real
@@ -34,6 +33,9 @@ class Counting:
 
     def location(self, key: ProfileKey) -> str:
         return self.real.location(key)
+
+    def relative(self, key: ProfileKey) -> str:
+        return self.real.relative(key)
 
     def actual(self, keys: Iterable[ProfileKey]) -> Mapping[ProfileKey, str | None]:
         return self.real.actual(keys)
@@ -60,8 +62,9 @@ class Setup:
         self.out = tmp_path / "seccomp" / "secprof"
         self.backend = Counting(SeccompBackend(tmp_path / "seccomp", "secprof"))
         self.clock = iter(float(i) for i in range(1000))
-        self.reconciler = Reconciler(backend=self.backend, ledger=LedgerStore(tmp_path / "state"),
-                                     max_depth=15, clock=lambda: next(self.clock))
+        self.reconciler = Reconciler(drivers=[SeccompDriver(self.backend, max_depth=15)],
+                                     ledger=LedgerStore(tmp_path / "state"),
+                                     clock=lambda: next(self.clock))
 
     def write(self, name: str, body: str = "read", base: str | None = None) -> None:
         text = f"defaultAction: SCMP_ACT_ERRNO\nsyscalls:\n  - {{names: [{body}], " \

@@ -10,7 +10,7 @@ from agent.errors import AgentError, RegistryError, ResolveError
 from agent.model.manifests import DesiredState, load_bytes
 from agent.model.profile import Kind, ProfileKey
 from agent.model.seccomp import SeccompSpec
-from agent.seccomp.build import Built, build_all
+from agent.seccomp.build import SeccompBuild, build_all
 from agent.seccomp.resolve import Fetched, Link, Resolver
 from tests.conftest import seccomp_doc
 
@@ -155,6 +155,6 @@ def test_source_errors_keep_their_code() -> None:
 def test_build_all_isolates_failures() -> None:
     desired = state(profile("good"), profile("bad", "missing"), profile("child", "good"))
     out = build_all(dict(desired.profiles), invalid={}, max_depth=15)
-    assert isinstance(out[ProfileKey(Kind.SECCOMP, "good")], Built)
-    assert isinstance(out[ProfileKey(Kind.SECCOMP, "child")], Built)
+    assert isinstance(out[ProfileKey(Kind.SECCOMP, "good")], SeccompBuild)
+    assert isinstance(out[ProfileKey(Kind.SECCOMP, "child")], SeccompBuild)
     assert isinstance(out[ProfileKey(Kind.SECCOMP, "bad")], ResolveError)
