@@ -174,6 +174,20 @@ class DaemonUnavailable(AgentError):
 
 
 def did_you_mean(word: str, choices: Sequence[str]) -> str:
-    """A ``" (did you mean X?)"`` suffix for the closest of ``choices``, or ``""``."""
+    """A ``" (did you mean X?)"`` suffix for the closest of ``choices``, or ``""``.
+
+    Only for words of a plausible length: difflib is quadratic, and a typo is short."""
+    if len(word) > 64:
+        return ""
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f" (did you mean {close[0]}?)" if close else ""
+
+
+def shown(value: object, limit: int = 80) -> str:
+    """``value`` as an error message quotes it: at most ``limit`` characters, so that a hostile
+    input (a megabyte-long name, an integer of ten thousand digits) never makes a message, a
+    log line or a status row as large as itself."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        return f"an integer of {value.bit_length()} bits"
+    text = str(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"

@@ -11,7 +11,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from agent.errors import ManifestError, did_you_mean
+from agent.errors import ManifestError, did_you_mean, shown
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +63,9 @@ class Node:
             self._expected("a mapping")
         for key in self.value:
             if not isinstance(key, str):
-                self.fail(f"keys must be strings, got {key!r}")
+                self.fail(f"keys must be strings, got {shown(repr(key))}")
             if key not in allowed:
-                self.child(key, None).fail(
+                self.child(shown(key), None).fail(
                     f"unknown field{did_you_mean(key, sorted(allowed))}"
                 )
         present = {key: value for key, value in self.value.items() if value is not None}
@@ -99,24 +99,24 @@ class Node:
             self._expected("an integer")
         if value < minimum:
             self.fail(
-                f"must not be negative, got {value}" if minimum == 0
-                else f"must be at least {minimum}, got {value}"
+                f"must not be negative, got {shown(value)}" if minimum == 0
+                else f"must be at least {minimum}, got {shown(value)}"
             )
         if value > maximum:
-            self.fail(f"must be at most {maximum}, got {value}")
+            self.fail(f"must be at most {maximum}, got {shown(value)}")
         return value
 
     def choice(self, choices: Sequence[str], *, what: str) -> str:
         value = self.string()
         if value not in choices:
-            self.fail(f'unknown {what} "{value}"{did_you_mean(value, choices)}')
+            self.fail(f'unknown {what} "{shown(value)}"{did_you_mean(value, choices)}')
         return value
 
     def unique_choices(self, choices: Sequence[str], *, what: str) -> tuple[str, ...]:
-        seen: list[str] = []
+        seen: dict[str, None] = {}  # ordered, and O(1) membership however long the list
         for item in self.items():
             value = item.choice(choices, what=what)
             if value in seen:
                 item.fail(f'duplicate {what} "{value}"')
-            seen.append(value)
+            seen[value] = None
         return tuple(seen)

@@ -40,6 +40,9 @@ class DesiredState:
         return {k.name: e[0].message for k, e in self.key_errors.items() if k.kind is kind}
 
 
+_LISTED = 5  # places named in a duplicate-profile message
+
+
 @dataclass(slots=True)
 class Collector:
     """Mutable accumulator used while reading; frozen into a DesiredState at the end."""
@@ -82,7 +85,9 @@ class Collector:
     def freeze(self, *, complete: bool = True) -> DesiredState:
         for key, origins in self.seen.items():
             if len(origins) > 1:
-                where = ", ".join(str(o) for o in origins)
+                # A bounded list: N copies of one name must not give N messages of N places.
+                where = ", ".join(str(o) for o in origins[:_LISTED]) + (
+                    f" and {len(origins) - _LISTED} more" if len(origins) > _LISTED else "")
                 for origin in origins:
                     self.key_error(key, ManifestError(
                         f"{key} is defined more than once ({where}); none of them is applied",

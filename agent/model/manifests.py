@@ -16,7 +16,10 @@ Rules (DESIGN §4):
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
+import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -32,6 +35,7 @@ __all__ = ["DesiredState", "FileMemo", "Profile", "is_candidate", "load_bytes", 
 
 YAML_SUFFIXES = (".yaml", ".yml")
 SUFFIXES = (*YAML_SUFFIXES, ".json")
+log = logging.getLogger(__name__)
 MAX_FILE_BYTES = 4 * 1024 * 1024
 _LEFTOVER_MARKERS = (".dpkg-", ".ucf-", ".rpmnew", ".rpmsave", ".swp", ".swx", ".bak", ".orig")
 
@@ -179,32 +183,56 @@ def _load_file(
     out.files.append(rel)
     before = _stat(path, rel) if memo is not None else None
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_FILE_BYTES + 1)
+        raw = _read(path)
     except OSError as exc:
         out.file_error(rel, ManifestError(
             f"cannot read file: {exc.strerror or exc}", file=display, code="file-unreadable"
         ))
         return
-    if len(raw) > MAX_FILE_BYTES:
+    if raw is None:
         out.file_error(rel, ManifestError(
             f"file is larger than {MAX_FILE_BYTES} bytes", file=display, code="file-too-large"
         ))
         return
     if memo is None:
-        load_into(raw, rel, display, out, as_json=path.suffix == ".json",
-                    plain_name=path.name.removesuffix(".json"))
+        out.merge(_parse(raw, rel, display, out.cache, path.name))
         return
     key = (rel, sha256_hex(raw))
     part = memo.get(key)
     if part is None:
-        part = Collector(cache=out.cache)
-        load_into(raw, rel, display, part, as_json=path.suffix == ".json",
-                    plain_name=path.name.removesuffix(".json"))
+        part = _parse(raw, rel, display, out.cache, path.name)
         memo.put(key, part)
     if before is not None and before == _stat(path, rel):  # not changed while being read
         memo.remember_stat(before, key)
     out.merge(part)
+
+
+def _read(path: Path) -> bytes | None:
+    """The file's bytes (``None``: over the size cap). Opened without blocking and checked to
+    be a regular file before any read: a FIFO or device swapped in is refused, never waited on."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    with open(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        raw = fh.read(MAX_FILE_BYTES + 1)
+    return raw if len(raw) <= MAX_FILE_BYTES else None
+
+
+def _parse(raw: bytes, rel: str, display: str, cache: ParseCache | None, name: str) -> Collector:
+    """What one file holds. Any exception while reading it is that file's error: a bug that
+    one input meets never stops the other files (the traceback goes to the log)."""
+    part = Collector(cache=cache)
+    try:
+        load_into(raw, rel, display, part, as_json=name.endswith(".json"),
+                  plain_name=name.removesuffix(".json"))
+    except Exception as exc:
+        log.exception("internal error while reading %s", display)
+        part = Collector(cache=cache)
+        part.file_error(rel, ManifestError(
+            f"cannot be read: internal error ({type(exc).__name__}); please report it with "
+            "the file", file=display, code="parse-failed",
+        ))
+    return part
 
 
 _Stat = tuple[str, int, int, int, int, int]

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+MAX_DOCUMENTS = 10_000  # per file: a kubectl export of a whole cluster is one List document
+
 
 @dataclass(frozen=True, slots=True)
 class SyntaxProblem(Exception):
@@ -55,5 +57,7 @@ def json_document(text: str) -> Any:
         raise SyntaxProblem(
             f"JSON error at line {exc.lineno}, column {exc.colno}: {exc.msg}", 0
         ) from None
-    except ValueError as exc:
+    except ValueError as exc:  # also integers past Python's 4300-digit conversion limit
         raise SyntaxProblem(f"JSON error: {exc}", 0) from None
+    except RecursionError:
+        raise SyntaxProblem("JSON error: nested too deeply", 0) from None

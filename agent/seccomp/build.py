@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Container, Mapping
 from dataclasses import dataclass
 
@@ -12,6 +13,8 @@ from agent.model.seccomp import SeccompProfile
 from agent.seccomp.render import digest, render
 from agent.seccomp.resolve import BaseSource, Carry, Resolution, Resolver
 from agent.seccomp.validate import check_merged, name_warnings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,6 +61,10 @@ def build_all(
             out[key] = build_one(profile, resolver, validated, previous.get(key))
         except AgentError as exc:
             out[key] = exc
+        except Exception as exc:  # a bug one profile meets is that profile's error only
+            log.exception("internal error while building %s", key)
+            out[key] = AgentError(f"cannot be built: internal error ({type(exc).__name__}); "
+                                  "please report it with the manifest", code="build-failed")
     resolver.finish()
     if cache is not None:
         cache.built = {k: b for k, b in out.items() if isinstance(b, SeccompBuild)}

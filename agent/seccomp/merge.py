@@ -46,23 +46,25 @@ class Merged:
                                                    compare=False)
     conditional: Mapping[_CondKey, _Decision] = field(default_factory=dict, repr=False,
                                                       compare=False)
-    groups: Mapping[_GroupKey, list[str]] = field(default_factory=dict, repr=False,
-                                                  compare=False)  # never mutated once built
+    groups: Mapping[_GroupKey, tuple[str, ...]] = field(default_factory=dict, repr=False,
+                                                        compare=False)  # sorted names
 
 
 def union(child: SeccompSpec, base: Merged | None) -> Merged:
     """``child`` on top of ``base`` (``None``: no base), normalised."""
     unconditional: dict[str, _Decision] = dict(base.unconditional) if base else {}
     conditional: dict[_CondKey, _Decision] = dict(base.conditional) if base else {}
-    # Copy-on-write: a base's group lists are shared until this merge changes one.
-    groups: dict[_GroupKey, list[str]] = dict(base.groups) if base else {}
-    copied: set[_GroupKey] = set()
+    # Copy-on-write: a base's groups are shared until this merge changes one; a changed group
+    # is a set while merging (moving a name out is O(1): a list's remove made overriding many
+    # names quadratic), sorted once at the end.
+    groups: dict[_GroupKey, tuple[str, ...]] = dict(base.groups) if base else {}
+    changed: dict[_GroupKey, set[str]] = {}
 
-    def group(key: _GroupKey) -> list[str]:
-        if key not in copied:
-            groups[key] = list(groups.get(key, ()))
-            copied.add(key)
-        return groups[key]
+    def group(key: _GroupKey) -> set[str]:
+        names = changed.get(key)
+        if names is None:
+            names = changed[key] = set(groups.get(key, ()))
+        return names
 
     ranks = ACTION_RANK
     for rule in child.syscalls:  # the base's decisions are already in: they win ties
@@ -77,15 +79,18 @@ def union(child: SeccompSpec, base: Merged | None) -> Merged:
                 continue
             table[key] = decision
             if old is not None:
-                group((*old, args)).remove(name)
-            group((*decision, args)).append(name)
+                group((*old, args)).discard(name)
+            group((*decision, args)).add(name)
+    for key, moved in changed.items():
+        if moved:
+            groups[key] = tuple(sorted(moved))
+        else:
+            groups.pop(key, None)
 
     inert = frozenset(name for name, _ in conditional if name in unconditional)
     rules = []
     for key, names in sorted(groups.items(), key=_group_order):
-        if key in copied:
-            names.sort()
-        shown = [n for n in names if n not in inert] if key[2] and inert else names
+        shown = tuple(n for n in names if n not in inert) if key[2] and inert else names
         if shown:
             rules.append(SyscallRule(names=tuple(shown), action=key[0], errno_ret=key[1],
                                      args=key[2]))
@@ -102,7 +107,7 @@ def union(child: SeccompSpec, base: Merged | None) -> Merged:
                   conditional=conditional, groups=groups)
 
 
-def _group_order(item: tuple[_GroupKey, list[str]]) -> tuple[int, str, int, tuple[Arg, ...]]:
+def _group_order(item: tuple[_GroupKey, tuple[str, ...]]) -> tuple[int, str, int, tuple[Arg, ...]]:
     (action, errno, args), _ = item
     # Least restrictive first (the allow-list reads first), then unconditional before conditional.
     return (-rank(action), action, -1 if errno is None else errno, args)

@@ -17,6 +17,11 @@ from agent.model.seccomp import OCI_PREFIX, SeccompProfile, SeccompSpec
 from agent.seccomp.merge import Merged, top_level_differences, union
 from agent.seccomp.render import digest, render
 
+# Distinct (name[, args]) decisions in one merged profile. Far above any real profile (a few
+# hundred syscalls per architecture) and below what makes a thousand children of one base cost
+# gigabytes: each merged profile's tables are bounded by it, so work is linear in profiles.
+MAX_DECISIONS = 10_000
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Link:
@@ -181,7 +186,7 @@ class Resolver:
 
     def _merge(self, spec: SeccompSpec, link: Link, below: Resolution | None) -> Resolution:
         if below is None:
-            return Resolution(chain=(link,), merged=union(spec, None))
+            return Resolution(chain=(link,), merged=self._bounded(union(spec, None), ()))
         chain = (link, *below.chain)
         if len(chain) > self._max_depth:
             raise _ChainProblem(
@@ -191,7 +196,19 @@ class Resolver:
                 "base-depth",
                 "flatten the chain or raise [seccomp] max_base_depth",
             )
-        return Resolution(chain=chain, merged=union(spec, below.merged))
+        return Resolution(chain=chain, merged=self._bounded(union(spec, below.merged),
+                                                            below.chain))
+
+    def _bounded(self, merged: Merged, below: tuple[Link, ...]) -> Merged:
+        decisions = len(merged.unconditional) + len(merged.conditional)
+        if decisions > MAX_DECISIONS:
+            raise _ChainProblem(
+                [*self._stack, *(c.reference for c in below)],
+                f"the merged profile has {decisions} syscall decisions; at most {MAX_DECISIONS} "
+                "are allowed", "profile-too-large",
+                "no kernel loads a filter that large: split or simplify the profiles",
+            )
+        return merged
 
     def _locate(
         self, ref: str
