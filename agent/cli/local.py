@@ -10,6 +10,7 @@ from agent import app
 from agent.api.schema import SCHEMA_VERSION, error_json, report_json
 from agent.cli.main import EXIT_OK, EXIT_PROFILE_ERROR
 from agent.cli.output import emit_json, print_report, table
+from agent.codes import Code
 from agent.config import Config, load
 from agent.errors import AgentError, ResolveError
 from agent.model.manifests import load_paths
@@ -61,7 +62,7 @@ def cmd_resolve(args: argparse.Namespace) -> int:
     if found is None:
         raise ResolveError(
             f"no SeccompProfile named {args.name!r} in {config.agent.profiles_dir}",
-            code="profile-not-found",
+            code=Code.PROFILE_NOT_FOUND,
         )
     if isinstance(found, AgentError):
         raise found
@@ -112,8 +113,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         problem: AgentError | None = None
         if isinstance(result, SeccompBuild):
             warnings.extend(result.warnings)
-        elif isinstance(result, ResolveError) and result.code in ("base-not-found",
-                                                                  "oci-unsupported"):
+        elif isinstance(result, ResolveError) and result.code in (Code.BASE_NOT_FOUND,
+                                                                  Code.OCI_UNSUPPORTED):
             # The base is outside what was given: check the profile on its own.
             warnings.append(f"{result.message}; the chain was not checked")
             warnings.extend(name_warnings(profile.spec, profile.spec.architectures))
