@@ -19,8 +19,9 @@ an optional ``hint`` that tells the operator what to do next::
     ├── ApiError              the status API refused a request (carries the HTTP status)
     └── DaemonUnavailable     the CLI cannot reach the daemon's socket (exit 69)
 
-Only the CLI entry point and the daemon entry point turn these into exit codes
-(:mod:`agent.cli.main`); everything else raises or records them.
+Every code is a member of :class:`agent.codes.Code`, the one registry, which also says the exit
+code each gives. Only the CLI entry point and the daemon entry point turn these into exit codes
+(:mod:`agent.cli.main`, by that registry); everything else raises or records them.
 """
 
 from __future__ import annotations
