@@ -37,7 +37,7 @@ class Written:
 
 
 def _is_code_name(name: str) -> bool:
-    return name == "code" or name.endswith("_code") and name != "exit_code"
+    return name == "code" or (name.endswith("_code") and name != "exit_code")
 
 
 def _strings(node: ast.expr | None) -> Iterator[ast.Constant]:
