@@ -69,7 +69,8 @@ class Code(StrEnum):
     SYNTAX_ERROR = "syntax-error", "a manifest file is not valid YAML or JSON"
     NAME_INVALID = "name-invalid", ("a profile name is not lowercase letters, digits, "
                                     "'-' and '.'")
-    KIND_UNSUPPORTED = "kind-unsupported", "the document's kind is not supported by this version"
+    KIND_UNSUPPORTED = "kind-unsupported", ("this version has no parser or no backend for the "
+                                            "document's kind")
     DUPLICATE_PROFILE = "duplicate-profile", ("two documents define the same kind and name; "
                                               "none of them is applied")
     MANIFEST_UNREADABLE = "manifest-unreadable", ("the file that defined an installed profile "
@@ -90,6 +91,8 @@ class Code(StrEnum):
     # Backends: host mutations.
     WRITE_FAILED = "write-failed", "a profile file cannot be written"
     REMOVE_FAILED = "remove-failed", "a profile file cannot be removed"
+    BACKEND_UNAVAILABLE = "backend-unavailable", ("the backend of the profile's kind cannot run "
+                                                  "on this host (the message says why)")
 
     # The daemon's worker (answers to POST /v1/reconcile and /v1/reload).
     STOPPING = "stopping", "the daemon is stopping and takes no more requests"
