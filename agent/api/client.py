@@ -86,7 +86,7 @@ def api_error(reply: Reply) -> ApiError:
         error = {}
     return ApiError(reply.status, str(error.get("message") or f"the daemon answered "
                                       f"HTTP {reply.status}"),
-                    code=str(error.get("code") or "api-error"), hint=str(error.get("hint", "")))
+                    code=str(error.get("code") or Code.API_ERROR), hint=str(error.get("hint", "")))
 
 
 class Client:

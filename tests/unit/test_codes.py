@@ -5,7 +5,8 @@ a ``code=`` / ``*_code=`` keyword argument; an assignment to ``code``, ``default
 ``*_code``; a default of a ``code`` / ``*_code`` parameter; a positional argument in the place of
 such a parameter of a function or class defined in ``agent/``; a ``"code"`` or ``"ERROR_CODE"``
 entry of a dict display; a string compared with ``.code`` / ``.*_code``. Conditional
-expressions and ``or`` are looked through. The empty string means "no code" and is skipped.
+expressions, ``or`` and ``str()`` are looked through. The empty string means "no code" and is
+skipped.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def _is_code_name(name: str) -> bool:
 
 def _strings(node: ast.expr | None) -> Iterator[ast.Constant]:
     """The string constants an expression can evaluate to (through ``a if c else b``,
-    ``a or b`` and tuple/list/set displays, as used by ``in``)."""
+    ``a or b``, ``str(x)`` and tuple/list/set displays, as used by ``in``)."""
     match node:
         case ast.Constant(value=str()):
             yield node
@@ -52,6 +53,8 @@ def _strings(node: ast.expr | None) -> Iterator[ast.Constant]:
         case ast.BoolOp(values=values):
             for value in values:
                 yield from _strings(value)
+        case ast.Call(func=ast.Name(id="str"), args=[arg]):
+            yield from _strings(arg)
         case ast.Tuple(elts=elts) | ast.List(elts=elts) | ast.Set(elts=elts):
             for elt in elts:
                 yield from _strings(elt)
@@ -208,13 +211,14 @@ Problem([], "r", "in-class-positional")
 status = replace(status, error_code="in-error-code")
 log.error("x", extra={"ERROR_CODE": "in-extra"})
 doc = {"code": outcome.code or "in-or"}
+ApiError(400, "m", code=str(error.get("code") or "in-str"))
 if exc.code == "in-compare" or e.code in ("in-tuple", Code.FINE): pass
 '''
     tree = ast.parse(source)
     found = {w.value for w in _written("x.py", tree, _code_positions([("x.py", tree)]))}
     assert found == {"bad-default", "in-default", "in-keyword", "in-ifexp", "in-positional",
-                     "in-class-positional", "in-error-code", "in-extra", "in-or", "in-compare",
-                     "in-tuple"}
+                     "in-class-positional", "in-error-code", "in-extra", "in-or", "in-str",
+                     "in-compare", "in-tuple"}
 
 
 @pytest.mark.parametrize(("code", "status"), [
