@@ -73,6 +73,8 @@ class Code(StrEnum):
                                             "document's kind")
     DUPLICATE_PROFILE = "duplicate-profile", ("two documents define the same kind and name; "
                                               "none of them is applied")
+    PARSE_FAILED = "parse-failed", ("reading a manifest file met an internal error (a bug; see "
+                                    "the log); only that file fails")
     MANIFEST_UNREADABLE = "manifest-unreadable", ("the file that defined an installed profile "
                                                   "cannot be read now; the profile is held")
 
@@ -82,6 +84,8 @@ class Code(StrEnum):
     BASE_INVALID = "base-invalid", "a seccomp profile's base is itself invalid"
     BASE_NOT_FOUND = "base-not-found", "a seccomp profile's base is not in the desired state"
     OCI_UNSUPPORTED = "oci-unsupported", "an oci:// base where the command does not fetch any"
+    BUILD_FAILED = "build-failed", ("building a profile met an internal error (a bug; see the "
+                                    "log); only that profile fails")
     LIBSECCOMP_MISSING = "libseccomp-missing", "libseccomp cannot be loaded"
     LIBSECCOMP_REJECTED = "libseccomp-rejected", ("libseccomp (as runc uses it) refuses to "
                                                   "compile the merged profile")
@@ -138,7 +142,8 @@ class Code(StrEnum):
                                           "digest than the one asked for")
     SIZE_MISMATCH = "size-mismatch", "a blob's size is not the one its descriptor says"
     MANIFEST_TOO_LARGE = "manifest-too-large", "a manifest is over 4 MiB"
-    PROFILE_TOO_LARGE = "profile-too-large", "a profile layer is over max_profile_bytes"
+    PROFILE_TOO_LARGE = "profile-too-large", ("a profile layer is over max_profile_bytes, or a "
+                                              "merged profile has too many syscall decisions")
     ARTIFACT_NO_PROFILE = "artifact-no-profile", "the artifact has no profile for this platform"
     ARTIFACT_INVALID = "artifact-invalid", ("the artifact's profile layer is not exactly one "
                                             "valid SeccompProfile")

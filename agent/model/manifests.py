@@ -231,7 +231,7 @@ def _parse(raw: bytes, rel: str, display: str, cache: ParseCache | None, name: s
         part = Collector(cache=cache)
         part.file_error(rel, ManifestError(
             f"cannot be read: internal error ({type(exc).__name__}); please report it with "
-            "the file", file=display, code="parse-failed",
+            "the file", file=display, code=Code.PARSE_FAILED,
         ))
     return part
 

@@ -206,7 +206,7 @@ class Resolver:
             raise _ChainProblem(
                 [*self._stack, *(c.reference for c in below)],
                 f"the merged profile has {decisions} syscall decisions; at most {MAX_DECISIONS} "
-                "are allowed", "profile-too-large",
+                "are allowed", Code.PROFILE_TOO_LARGE,
                 "no kernel loads a filter that large: split or simplify the profiles",
             )
         return merged
