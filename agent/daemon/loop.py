@@ -7,17 +7,21 @@ Events that arrive while a reconcile runs are not lost: they trigger the next on
 
 The API reads :meth:`Loop.snapshot`, which is swapped in whole after each reconcile, so a status
 query never waits for the worker.
+
+Every reading of time and every timed wait goes through the injected :class:`~agent.clock.Clock`,
+so the tests drive the debounce, the resync timer, request timeouts and the watchdog pings with a
+fake clock and count reconciles instead of sleeping.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from agent import __version__
+from agent.clock import SYSTEM_CLOCK, Clock
 from agent.codes import Code
 from agent.config import Config
 from agent.daemon.engine import Engine, summary
@@ -31,7 +35,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class _Waiter:
-    done: threading.Event = field(default_factory=threading.Event)
+    done: bool = False  # set, with the outcome, under the loop's condition
     outcome: Outcome = field(default_factory=lambda: Outcome(ok=False, message="not run"))
 
 
@@ -47,6 +51,7 @@ class Loop:
         debounce_s: float = 0.1,
         max_delay_s: float = 1.0,
         heartbeat_s: float = 10.0,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._engine = engine
         self._load_config = load_config
@@ -56,7 +61,10 @@ class Loop:
         self._debounce_s = debounce_s
         self._max_delay_s = max_delay_s
         self._heartbeat_s = heartbeat_s
+        self._clock = clock
 
+        # One condition for everything: the worker waits on it for work, requesters for their
+        # outcome; so it is always notify_all.
         self._cond = threading.Condition()
         self._events = 0  # file events seen (a counter, so none is lost during a reconcile)
         self._handled = 0  # events already covered by a reconcile
@@ -68,9 +76,9 @@ class Loop:
         self._stopping = False
         self._next_resync = 0.0
 
-        self._snapshot = Snapshot(version=__version__, started_at=time.time(),
+        self._snapshot = Snapshot(version=__version__, started_at=clock.now(),
                                   config_source=str(engine.config.source or ""))
-        self.heartbeat = time.monotonic()
+        self.heartbeat = clock.monotonic()
         self._thread = threading.Thread(target=self._run, name="secprof-worker", daemon=True)
 
     # -- what the outside world may call (any thread) --------------------------------------
@@ -81,19 +89,19 @@ class Loop:
     def changed(self, why: str) -> None:
         """A file event: reconcile once things have been quiet for a moment."""
         with self._cond:
-            now = time.monotonic()
+            now = self._clock.monotonic()
             if self._events == self._handled:
                 self._first_event = now
             self._events += 1
             self._last_event = now
-            self._cond.notify()
+            self._cond.notify_all()
         log.debug("change: %s", why)
 
     def reload_soon(self) -> None:
         """SIGHUP: reload the config, then reconcile."""
         with self._cond:
             self._reload_requested = True
-            self._cond.notify()
+            self._cond.notify_all()
 
     def request_reconcile(self, timeout_s: float) -> Outcome:
         return self._wait(self._reconcile_waiters, timeout_s)
@@ -107,10 +115,13 @@ class Loop:
             if self._stopping:
                 return Outcome(ok=False, message="the daemon is stopping", code=Code.STOPPING)
             queue.append(waiter)
-            self._cond.notify()
-        if not waiter.done.wait(timeout_s):
-            return Outcome(ok=False, code=Code.TIMEOUT, message=f"no result within {timeout_s:.0f} "
-                           "s; the request stays queued")
+            self._cond.notify_all()
+            deadline = self._clock.monotonic() + timeout_s
+            while not waiter.done:
+                if self._clock.monotonic() >= deadline:
+                    return Outcome(ok=False, code=Code.TIMEOUT, message=f"no result within "
+                                   f"{timeout_s:.0f} s; the request stays queued")
+                self._clock.wait_until(self._cond, deadline)
         return waiter.outcome
 
     def start(self) -> None:
@@ -120,12 +131,13 @@ class Loop:
         """Let the current reconcile finish, then end the worker."""
         with self._cond:
             self._stopping = True
-            self._cond.notify()
+            self._cond.notify_all()
         self._thread.join(timeout_s)
 
     def alive(self, stale_after_s: float) -> bool:
         """The worker runs and has made progress recently (for systemd's watchdog)."""
-        return self._thread.is_alive() and time.monotonic() - self.heartbeat < stale_after_s
+        return self._thread.is_alive() and \
+            self._clock.monotonic() - self.heartbeat < stale_after_s
 
     # -- the worker ------------------------------------------------------------------------
 
@@ -135,8 +147,8 @@ class Loop:
             with self._cond:
                 job = self._next_job()
                 while job is None and not self._stopping:
-                    self._cond.wait(self._wait_time())
-                    self.heartbeat = time.monotonic()
+                    self._clock.wait_until(self._cond, self._wake_at())
+                    self.heartbeat = self._clock.monotonic()
                     job = self._next_job()
                 if self._stopping:
                     break
@@ -144,22 +156,24 @@ class Loop:
                 reconcile_waiters, self._reconcile_waiters = self._reconcile_waiters, []
             if reload_waiters is not None:
                 outcome = self._reload()
-                for waiter in reload_waiters:
-                    waiter.outcome = outcome
-                    waiter.done.set()
+                self._answer(reload_waiters, outcome)
             else:
                 outcome = self._reconcile(full=job != "change")
-            for waiter in reconcile_waiters:
-                waiter.outcome = outcome
-                waiter.done.set()
+            self._answer(reconcile_waiters, outcome)
         with self._cond:
-            for waiter in self._reconcile_waiters + self._reload_waiters:
-                waiter.outcome = Outcome(ok=False, message="the daemon is stopping",
-                                         code=Code.STOPPING)
-                waiter.done.set()
+            stranded = self._reconcile_waiters + self._reload_waiters
+        self._answer(stranded, Outcome(ok=False, message="the daemon is stopping",
+                                       code=Code.STOPPING))
+
+    def _answer(self, waiters: list[_Waiter], outcome: Outcome) -> None:
+        with self._cond:
+            for waiter in waiters:
+                waiter.outcome = outcome
+                waiter.done = True
+            self._cond.notify_all()
 
     def _next_job(self) -> str | None:
-        now = time.monotonic()
+        now = self._clock.monotonic()
         if self._reload_requested or self._reload_waiters:
             return "reload"
         if self._reconcile_waiters:
@@ -173,13 +187,13 @@ class Loop:
             return "resync"
         return None
 
-    def _wait_time(self) -> float:
-        now = time.monotonic()
-        deadline = self._next_resync
+    def _wake_at(self) -> float:
+        # The next time a job can become due; at the latest one heartbeat from now.
+        deadline = min(self._next_resync, self._clock.monotonic() + self._heartbeat_s)
         if self._events != self._handled:
             deadline = min(deadline, self._last_event + self._debounce_s,
                            self._first_event + self._max_delay_s)
-        return max(0.0, min(deadline - now, self._heartbeat_s))
+        return deadline
 
     def _take_reload(self) -> list[_Waiter] | None:
         if not (self._reload_requested or self._reload_waiters):
@@ -200,7 +214,7 @@ class Loop:
         else:
             self._snapshot = replace(
                 self._snapshot, ready=True, report=result.report, metrics=result.metrics,
-                backends=result.backends, last_reconcile_at=time.time(),
+                backends=result.backends, last_reconcile_at=self._clock.now(),
             )
             status = summary(result.report)
             if first:
@@ -212,11 +226,12 @@ class Loop:
                               message="" if result.report.ok else "some profiles are in error")
         with self._cond:
             self._handled = covered
-            self._next_resync = time.monotonic() + self._engine.config.agent.resync_interval_s
+            now = self._clock.monotonic()
+            self._next_resync = now + self._engine.config.agent.resync_interval_s
             if first and outcome.report is not None and _needs_network(outcome.report):
                 # The boot reconcile used cached bases only; fetch what it could not settle now.
-                self._next_resync = time.monotonic()
-            self.heartbeat = time.monotonic()
+                self._next_resync = now
+            self.heartbeat = now
         return outcome
 
     def _reload(self) -> Outcome:
@@ -244,3 +259,44 @@ class Loop:
 
 def _needs_network(report: Report) -> bool:
     return any(p.state in (State.STALE, State.ERROR) for p in report.profiles)
+
+
+class Watchdog:
+    """The main thread's duty while the worker runs: ping systemd's watchdog every
+    ``interval_s`` (half the timeout systemd asked for) while the worker is alive and has made
+    progress within two intervals, until :meth:`stop`. Without an interval it only waits.
+    """
+
+    # Bounds a wait even without a watchdog: a stop() landing between the check and the wait
+    # (a signal handler runs between two bytecodes) is seen within it.
+    _IDLE_S = 5.0
+
+    def __init__(self, *, alive: Callable[[float], bool], ping: Callable[[], None],
+                 interval_s: float | None, clock: Clock = SYSTEM_CLOCK) -> None:
+        self._alive = alive
+        self._ping = ping
+        self._interval_s = interval_s
+        self._clock = clock
+        # Reentrant: stop() runs in a signal handler, possibly while run() holds it.
+        self._cond = threading.Condition(threading.RLock())
+        self._stopped = False
+
+    def run(self) -> None:
+        """Block until :meth:`stop`, pinging on time."""
+        interval = self._interval_s
+        with self._cond:
+            next_ping = self._clock.monotonic() + (interval or 0.0)
+            while not self._stopped:
+                now = self._clock.monotonic()
+                if interval and now >= next_ping:
+                    if self._alive(2 * interval):
+                        self._ping()
+                    next_ping = now + interval
+                wake = next_ping if interval else now + self._IDLE_S
+                self._clock.wait_until(self._cond, min(wake, now + self._IDLE_S))
+
+    def stop(self) -> None:
+        """End :meth:`run` (safe from a signal handler)."""
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import threading
 from pathlib import Path
 from types import FrameType
 
@@ -19,7 +18,7 @@ from agent.api.server import ApiServer
 from agent.codes import Code
 from agent.config import Config, load
 from agent.daemon.engine import Engine
-from agent.daemon.loop import Loop
+from agent.daemon.loop import Loop, Watchdog
 from agent.daemon.systemd import Notifier, setup_logging, watchdog_interval_s
 from agent.daemon.watch import Watcher
 from agent.fsutil import ensure_dir
@@ -31,7 +30,6 @@ class Daemon:
     def __init__(self, config: Config, config_path: Path | None) -> None:
         self._config_path = config_path
         self._notifier = Notifier()
-        self._stop = threading.Event()
         _prepare(config.agent.profiles_dir)
         self.loop = Loop(
             engine=Engine(config),
@@ -42,6 +40,8 @@ class Daemon:
         )
         self._watcher = Watcher(config.agent.profiles_dir, self.loop.changed)
         self._api = ApiServer(config.agent.socket, config.agent.socket_group, self.loop)
+        self._watchdog = Watchdog(alive=self.loop.alive, ping=self._notifier.watchdog,
+                                  interval_s=watchdog_interval_s())
 
     def _config_changed(self, old: Config, new: Config) -> None:
         if new.agent.profiles_dir != old.agent.profiles_dir:
@@ -57,7 +57,7 @@ class Daemon:
         if signum == signal.SIGHUP:
             self.loop.reload_soon()
         else:
-            self._stop.set()
+            self._watchdog.stop()
 
     def run(self) -> int:
         for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
@@ -67,11 +67,8 @@ class Daemon:
         self._watcher.start()
         self._api.start()
         self.loop.start()
-        interval = watchdog_interval_s()
         try:
-            while not self._stop.wait(interval or 3600.0):
-                if interval and self.loop.alive(stale_after_s=2 * interval):
-                    self._notifier.watchdog()
+            self._watchdog.run()  # until SIGTERM or SIGINT
         finally:
             self._notifier.stopping()
             log.info("stopping; installed profiles stay as they are")
