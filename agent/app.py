@@ -7,7 +7,6 @@ paths and wiring; tests build the same objects from a config that points into a 
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -85,7 +84,7 @@ def oci_cache(config: Config) -> OciCache:
     from agent.oci.cache import OciCache  # noqa: PLC0415 -- lazy, see the imports above
 
     return OciCache(config.agent.cache_dir / "oci", max_entries=config.oci.cache_max_entries,
-                    max_bytes=config.oci.cache_max_bytes, clock=time.time)
+                    max_bytes=config.oci.cache_max_bytes)
 
 
 def build_registry(config: Config, *, login: tuple[str, Credential] | None = None
@@ -123,12 +122,11 @@ def build_oci_source(config: Config, *, network: bool = True,
     return OciSource(
         trust=trust,
         cache=cache,
-        verifier=Verifier(trust=trust, cache=cache, clock=time.time),
+        verifier=Verifier(trust=trust, cache=cache),
         registry=registry or (lambda: build_registry(config)),
         settings=SourceSettings(tag_ttl_s=oci.tag_ttl_s, max_profile_bytes=oci.max_profile_bytes,
                                 failure_backoff_s=oci.failure_backoff_s,
                                 failure_backoff_max_s=oci.failure_backoff_max_s),
         platform=Platform.host(),
-        clock=time.time,
         network=network,
     )

@@ -80,15 +80,14 @@ def run(count: int, work: Path) -> dict[str, Any]:
                                         terms=None)])
 
         def source() -> OciSource:
-            cache = OciCache(work / "cache", max_entries=1000, max_bytes=64 << 20,
-                             clock=time.time)
+            cache = OciCache(work / "cache", max_entries=1000, max_bytes=64 << 20)
             return OciSource(
                 trust=trust,
                 cache=cache,
-                verifier=Verifier(trust=trust, cache=cache, clock=time.time),
+                verifier=Verifier(trust=trust, cache=cache),
                 registry=lambda: RegistryClient(policy=policy, credentials={},
                                                 session_factory=counter.session),
-                settings=SourceSettings(), platform=Platform.host(), clock=time.time,
+                settings=SourceSettings(), platform=Platform.host(),
             )
 
         def timed(src: OciSource) -> tuple[float, int]:

@@ -118,14 +118,13 @@ class Bench:
     def source(self, mode: str, counter: Counter) -> OciSource:
         trust = TrustStore([TrustPolicy(scope=parse_scope(f"{self.host}/{mode}"),
                                         terms=self.terms(mode))])
-        cache = OciCache(self.work / "cache" / mode, max_entries=1000, max_bytes=64 << 20,
-                         clock=time.time)
+        cache = OciCache(self.work / "cache" / mode, max_entries=1000, max_bytes=64 << 20)
         return OciSource(
             trust=trust, cache=cache,
-            verifier=Verifier(trust=trust, cache=cache, clock=time.time),
+            verifier=Verifier(trust=trust, cache=cache),
             registry=lambda: RegistryClient(policy=self.policy, credentials={},
                                             session_factory=counter.session),
-            settings=SourceSettings(), platform=Platform.host(), clock=time.time)
+            settings=SourceSettings(), platform=Platform.host())
 
     def config(self, mode: str, ref: str) -> Path:
         """A host whose one profile stands on ``ref``, trusting ``mode``'s repositories."""

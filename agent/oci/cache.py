@@ -24,13 +24,14 @@ import json
 import os
 import sqlite3
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import diskcache
 
+from agent.clock import SYSTEM_CLOCK, Clock
 from agent.codes import Code
 from agent.errors import ResolveError
 from agent.fsutil import ensure_dir
@@ -114,7 +115,7 @@ class OciCache:
     """The cache; opened on first use, so commands that fetch nothing never touch the disk."""
 
     def __init__(self, directory: Path, *, max_entries: int, max_bytes: int,
-                 clock: Callable[[], float]) -> None:
+                 clock: Clock = SYSTEM_CLOCK) -> None:
         self.directory = directory
         self._max_entries = max_entries
         self._max_bytes = max_bytes
@@ -213,7 +214,7 @@ class OciCache:
     def record_failure(self, key: str, *, code: str, message: str, backoff_s: float,
                        backoff_max_s: float) -> Failure:
         """Remember a failure; the wait before the next try doubles with each one in a row."""
-        now = self._clock()
+        now = self._clock.now()
         previous = self.failure(key)
         count = previous.count + 1 if previous else 1
         wait = min(backoff_s * 2 ** (count - 1), backoff_max_s)
@@ -256,7 +257,7 @@ class OciCache:
         verifications no reference resolves to (left behind by moved tags). Returns (records,
         contents) dropped. Reference records stay: each is the last known good that bridges an
         outage."""
-        now = self._clock()
+        now = self._clock.now()
         content, records = self._open()
         used: set[str] = set()
         verified: list[str] = []

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from agent.clock import SYSTEM_CLOCK, Clock
 from agent.codes import Code
 from agent.errors import AgentError, RegistryUnreachable, ResolveError
 from agent.model.seccomp import SeccompProfile
@@ -91,7 +92,7 @@ def _age(seconds: float) -> str:
 class OciSource:
     def __init__(self, *, trust: TrustStore, cache: OciCache, verifier: Verifier,
                  registry: Callable[[], Registry], settings: SourceSettings, platform: Platform,
-                 clock: Callable[[], float], network: bool = True) -> None:
+                 clock: Clock = SYSTEM_CLOCK, network: bool = True) -> None:
         self._trust = trust
         self._cache = cache
         self._verifier = verifier
@@ -114,7 +115,7 @@ class OciSource:
         policy = self._trust.policy_for(ref)
         key = f"{self._platform}|{ref}"
         record = self._cache.resolved(key)
-        now = self._clock()
+        now = self._clock.now()
         if record and (ref.digest or record.fresh(now, self._settings.tag_ttl_s)):
             profile = self._cached_profile(ref, record)
             verdict = self._verifier.cached(policy, ref, record.manifest) if profile else None
@@ -169,7 +170,7 @@ class OciSource:
         digest = ref.digest or client.resolve(ref)
         # From here on, only the digest: signatures are looked up for it, content fetched by it.
         verdict = self._verifier.verify(policy, ref, digest, client)
-        now = self._clock()
+        now = self._clock.now()
         if record is not None and record.manifest == digest:
             # The tag still names what we have: only the confirmation time changes.
             profile = self._cached_profile(ref, record)
@@ -229,7 +230,7 @@ class OciSource:
                 hint="the profile is installed once its registry can be reached and its "
                 "signature verifies",
             )
-        age = _age(self._clock() - record.checked_at)
+        age = _age(self._clock.now() - record.checked_at)
         return self._fetched(ref, verdict, record, profile, stale_reason=(
             f"{reason}; using the last known good {record.manifest}, confirmed {age} ago"))
 

@@ -19,11 +19,12 @@ from __future__ import annotations
 import base64
 import binascii
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from agent.clock import SYSTEM_CLOCK, Clock
 from agent.errors import VerificationError
 from agent.oci.cache import OciCache
 from agent.oci.discover import SignatureRegistry, candidates
@@ -53,7 +54,7 @@ class Verdict:
 
 class Verifier:
     def __init__(self, *, trust: TrustStore, cache: OciCache,
-                 clock: Callable[[], float]) -> None:
+                 clock: Clock = SYSTEM_CLOCK) -> None:
         self._trust = trust
         self._cache = cache
         self._clock = clock
@@ -113,7 +114,7 @@ class Verifier:
         key = (signature_policy.policy_id, ref.name, digest)
         self._cache.store_verification(_cache_key(*key), {
             "verified": verified.to_dict(), "material": _material(winner),
-            "source": winner.source, "stored_at": self._clock(),
+            "source": winner.source, "stored_at": self._clock.now(),
         })
         return self._remember(key, verified, winner.source)
 
@@ -126,7 +127,7 @@ class Verifier:
         return verdict
 
     def _now(self) -> datetime:
-        return datetime.fromtimestamp(self._clock(), UTC)
+        return datetime.fromtimestamp(self._clock.now(), UTC)
 
 
 def _cache_key(policy_id: str, repository: str, digest: str) -> str:

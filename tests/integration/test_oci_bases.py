@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from agent import app
+from agent.clock import FakeClock
 from agent.config import load
 from agent.oci.artifact import Platform
 from agent.oci.cache import OciCache
 from agent.oci.source import OciSource, SourceSettings
 from agent.oci.trust import TrustStore
 from agent.oci.verification import Verifier
-from tests.support.clock import FakeClock
 from tests.support.host import Host, seccomp_profile
 from tests.support.registry import RegistryServer
 
@@ -125,8 +125,8 @@ def test_registry_down_keeps_the_profile_installed_and_stale(
     ref = f"oci://{registry.host}/profiles/base:v1"
     pushed = push(host, capsys, tmp_path, ref, seccomp_profile("base", allow=["futex"]))
     host.write_config(insecure=[registry.host], trust=[f"{registry.host}/profiles"],
-                      # ask the registry every time; retry one second after a failure
-                      oci={"tag_ttl_s": 0, "timeout_s": 2, "failure_backoff_s": 1})
+                      # ask the registry every time; retry a minute after a failure
+                      oci={"tag_ttl_s": 0, "timeout_s": 2, "failure_backoff_s": 60})
     host.write_profile("app", seccomp_profile("app", base=ref))
     assert host.run_json(capsys, "apply")[0] == 0
     installed = host.installed("app").read_bytes()
@@ -150,9 +150,14 @@ def test_registry_down_keeps_the_profile_installed_and_stale(
     assert (status["state"], status["step"]) == ("Stale", "repair")
     assert host.installed("app").read_bytes() == installed
 
-    # Back up, and the backoff over: the tag is confirmed and the profile is Installed again.
+    # Back up, but within the backoff: not asked yet, so still Stale.
     registry.start()
-    time.sleep(1.1)
+    assert host.run_json(capsys, "apply")[1]["profiles"][0]["state"] == "Stale"
+    # The backoff over (time moved on the cache's own clock, rather than waited for): the
+    # failure it remembered is due, so pruned, and the tag is confirmed: Installed again.
+    later = FakeClock(time.time() + 61)
+    assert OciCache(load(host.config).agent.cache_dir / "oci", max_entries=10,
+                    max_bytes=1 << 20, clock=later).prune()[0] >= 1
     assert host.run_json(capsys, "apply")[1]["profiles"][0]["state"] == "Installed"
 
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.clock import FakeClock
 from agent.errors import RegistryError
 from agent.oci.auth import (
     Challenge,
@@ -14,7 +15,6 @@ from agent.oci.auth import (
     load_credentials,
     parse_challenge,
 )
-from tests.support.clock import FakeClock
 
 
 def b64(text: str) -> str:
@@ -71,7 +71,7 @@ def test_parse_challenge() -> None:
 
 def test_one_bearer_token_per_scope() -> None:
     clock = FakeClock()
-    auth = HostAuth("r", Credential("u", "p"), plain_http=False, clock=clock)
+    auth = HostAuth("r", Credential("u", "p"), plain_http=False, clock=clock.monotonic)
     asked: list[Challenge] = []
 
     def fetch(challenge: Challenge, credential: Credential | None) -> Token:
@@ -91,7 +91,7 @@ def test_one_bearer_token_per_scope() -> None:
 
 
 def test_basic_is_sent_once_the_registry_asked_for_it() -> None:
-    auth = HostAuth("r", Credential("u", "p"), plain_http=True, clock=FakeClock())
+    auth = HostAuth("r", Credential("u", "p"), plain_http=True, clock=FakeClock().monotonic)
     assert auth.header("repository:a:pull") is None
     answer = auth.answer('Basic realm="x"', "repository:a:pull", lambda c, k: Token(
         value="", lifetime_s=0))
@@ -100,7 +100,7 @@ def test_basic_is_sent_once_the_registry_asked_for_it() -> None:
 
 
 def test_refusals_are_clear() -> None:
-    anonymous = HostAuth("r", None, plain_http=False, clock=FakeClock())
+    anonymous = HostAuth("r", None, plain_http=False, clock=FakeClock().monotonic)
     with pytest.raises(RegistryError, match="no credentials") as info:
         anonymous.answer('Basic realm="x"', "s", lambda c, k: Token(value="", lifetime_s=0))
     assert info.value.code == "registry-auth-required"
@@ -110,4 +110,4 @@ def test_refusals_are_clear() -> None:
     with pytest.raises(RegistryError, match="does not name"):
         anonymous.answer("Negotiate", "s", lambda c, k: Token(value="", lifetime_s=0))
     assert HostAuth("r", Credential("u", "p"), plain_http=False,
-                    clock=FakeClock()).rejected().code == "registry-auth-failed"
+                    clock=FakeClock().monotonic).rejected().code == "registry-auth-failed"

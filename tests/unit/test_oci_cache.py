@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
+from agent.clock import FakeClock
 from agent.errors import ResolveError
 from agent.oci.cache import OciCache, Resolved
 from agent.seccomp.render import digest
-from tests.support.clock import FakeClock
 
 
 def make(path: Path, clock: FakeClock, *, entries: int = 10, size: int = 1 << 20) -> OciCache:
@@ -68,21 +68,21 @@ def test_only_bytes_are_stored(tmp_path: Path) -> None:
 
 def test_tag_freshness_follows_the_clock(tmp_path: Path) -> None:
     clock = FakeClock()
-    record = resolved(at=clock.now)
-    assert record.fresh(clock.now + 99, 100)
-    assert not record.fresh(clock.now + 100, 100)
-    assert not record.fresh(clock.now - 1, 100)  # clock stepped back: not fresh for ever
-    assert not record.fresh(clock.now, 0)
+    record = resolved(at=clock.now())
+    assert record.fresh(clock.now() + 99, 100)
+    assert not record.fresh(clock.now() + 100, 100)
+    assert not record.fresh(clock.now() - 1, 100)  # clock stepped back: not fresh for ever
+    assert not record.fresh(clock.now(), 0)
 
 
 def test_records_survive_a_restart(tmp_path: Path) -> None:
     clock = FakeClock()
     cache = make(tmp_path / "oci", clock)
-    cache.store_resolved("linux/amd64|oci://r/a:v1", resolved(at=clock.now))
+    cache.store_resolved("linux/amd64|oci://r/a:v1", resolved(at=clock.now()))
     cache.store_content(digest(b"l"), b"l")
     cache.close()
     again = make(tmp_path / "oci", clock)
-    assert again.resolved("linux/amd64|oci://r/a:v1") == resolved(at=clock.now)
+    assert again.resolved("linux/amd64|oci://r/a:v1") == resolved(at=clock.now())
     assert again.content(digest(b"l")) == b"l"
 
 
@@ -93,7 +93,7 @@ def test_failures_back_off_doubling_up_to_a_cap(tmp_path: Path) -> None:
     for _ in range(5):
         failure = cache.record_failure("host|r", code="registry-unreachable", message="down",
                                        backoff_s=30, backoff_max_s=100)
-        waits.append(failure.retry_at - clock.now)
+        waits.append(failure.retry_at - clock.now())
     assert waits == [30, 60, 100, 100, 100]
     assert cache.failure("host|r").count == 5
     cache.clear_failure("host|r")
@@ -122,7 +122,7 @@ def test_prune_keeps_last_known_good_and_drops_the_rest(tmp_path: Path) -> None:
     cache = make(tmp_path / "oci", clock)
     cache.store_content(digest(b"used"), b"used")
     cache.store_content(digest(b"orphan"), b"orphan")
-    cache.store_resolved("k", resolved(layer=b"used", at=clock.now - 10**7))
+    cache.store_resolved("k", resolved(layer=b"used", at=clock.now() - 10**7))
     cache.record_failure("host|a", code="c", message="m", backoff_s=10, backoff_max_s=10)
     cache.record_failure("host|b", code="c", message="m", backoff_s=1000, backoff_max_s=1000)
     clock.advance(60)

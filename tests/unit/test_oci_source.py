@@ -8,6 +8,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from agent.clock import FakeClock
 from agent.errors import AgentError, RegistryError, RegistryUnreachable, VerificationError
 from agent.oci.artifact import Format, Platform
 from agent.oci.cache import OciCache
@@ -17,7 +18,6 @@ from agent.oci.source import OciSource, SourceSettings
 from agent.oci.trust import Document, KeyTerms, TrustPolicy, TrustStore
 from agent.oci.verification import Verifier
 from agent.seccomp.render import digest
-from tests.support.clock import FakeClock
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 AMD64 = Platform.parse("linux/amd64")

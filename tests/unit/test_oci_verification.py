@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.clock import FakeClock
 from agent.errors import VerificationError
 from agent.oci.cache import OciCache
 from agent.oci.publish import publish_bundle, publish_legacy
@@ -15,7 +16,6 @@ from agent.oci.reference import parse, parse_scope
 from agent.oci.signatures.payload import intoto_statement, simple_signing_payload
 from agent.oci.trust import Document, KeylessTerms, TrustPolicy, TrustStore
 from agent.oci.verification import Verifier
-from tests.support.clock import FakeClock
 from tests.support.fakesigstore import IDENTITY, ISSUER, FakeSigstore
 from tests.unit.oci_fakes import SignatureStore
 
@@ -84,7 +84,7 @@ def test_a_stored_record_that_no_longer_verifies_is_dropped(
         tmp_path: Path, sigstore: FakeSigstore) -> None:
     policy = keyless(sigstore)
     verifier(tmp_path, policy).verify(policy, REF, DIGEST, signed_store(sigstore))
-    cache = OciCache(tmp_path / "oci", max_entries=10, max_bytes=1 << 20, clock=time.time)
+    cache = OciCache(tmp_path / "oci", max_entries=10, max_bytes=1 << 20, clock=FakeClock())
     [(key, record)] = cache.listing().verifications
     record["material"]["payload"] = record["material"]["payload"][:-8] + "AAAAAAA="
     cache.store_verification(key, record)
@@ -104,7 +104,7 @@ def test_refusals_name_the_entry_and_digest_and_store_nothing(
         check.verify(policy, REF, DIGEST, SignatureStore())
     assert info.value.code == "signature-missing"
     assert OciCache(tmp_path / "oci", max_entries=10, max_bytes=1 << 20,
-                    clock=time.time).listing().verifications == ()
+                    clock=FakeClock()).listing().verifications == ()
 
 
 def test_verify_false_looks_for_nothing(tmp_path: Path) -> None:
