@@ -31,17 +31,20 @@ class Daemon:
         self._config_path = config_path
         self._notifier = Notifier()
         _prepare(config.agent.profiles_dir)
+        watchdog_s = watchdog_interval_s()
         self.loop = Loop(
             engine=Engine(config),
             load_config=lambda: load(self._config_path),
             make_engine=lambda new, old: Engine(new, previous=old),
             notifier=self._notifier,
             on_config_change=self._config_changed,
+            # An idle worker still proves it is alive within each watchdog interval.
+            heartbeat_s=min(10.0, watchdog_s or 10.0),
         )
         self._watcher = Watcher(config.agent.profiles_dir, self.loop.changed)
         self._api = ApiServer(config.agent.socket, config.agent.socket_group, self.loop)
         self._watchdog = Watchdog(alive=self.loop.alive, ping=self._notifier.watchdog,
-                                  interval_s=watchdog_interval_s())
+                                  interval_s=watchdog_s)
 
     def _config_changed(self, old: Config, new: Config) -> None:
         if new.agent.profiles_dir != old.agent.profiles_dir:

@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import stat
-import time
 
 import pytest
 
@@ -57,11 +56,11 @@ def test_sigterm_stops_cleanly_and_never_unloads(host: Host) -> None:
     daemon.stop()
 
 
-def test_watchdog_pings_at_half_the_timeout(host: Host) -> None:
-    with running(host, watchdog_usec=1_000_000) as daemon:
-        time.sleep(1.6)
-        pings = daemon.notify.seen("WATCHDOG", "1")
-        assert 2 <= len(pings) <= 5
+def test_watchdog_pings_reach_systemd(host: Host) -> None:
+    # How often it pings (half the timeout) and when it stops are tested on a fake clock in
+    # tests/unit/test_daemon_loop.py; here, that the real process reads WATCHDOG_USEC and pings.
+    with running(host, watchdog_usec=200_000) as daemon:
+        wait_for(lambda: len(daemon.notify.seen("WATCHDOG", "1")) >= 3, 10, "3 WATCHDOG=1")
 
 
 def test_status_is_kept_current(host: Host) -> None:
