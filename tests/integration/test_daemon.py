@@ -86,12 +86,14 @@ def test_broken_manifest_next_to_good_ones(host: Host) -> None:
 def test_drift_is_repaired_by_the_periodic_resync_and_counted(host: Host) -> None:
     agent_option(host, "resync_interval_s = 1")
     host.write("good.yaml", GOOD)
+    host.write("other.yaml", GOOD.replace("good", "other"))
     with running(host):
-        original = host.installed("good").read_bytes()
-        host.installed("good").write_text('{"defaultAction": "SCMP_ACT_ALLOW"}')
-        wait_for(lambda: host.installed("good").read_bytes() == original, 10, "edit repaired")
-        host.installed("good").unlink()
-        wait_for(lambda: host.installed("good").read_bytes() == original, 10, "delete repaired")
+        edited, deleted = host.installed("good"), host.installed("other")
+        original = {path: path.read_bytes() for path in (edited, deleted)}
+        edited.write_text('{"defaultAction": "SCMP_ACT_ALLOW"}')
+        deleted.unlink()
+        wait_for(lambda: all(path.read_bytes() == data for path, data in original.items()), 10,
+                 "edit and delete repaired")
         wait_for(lambda: "secprof_drift_repairs_total 2" in api(host, "GET", "/metrics")[1],
                  5, "drift counter")
 

@@ -17,7 +17,9 @@ BASE = seccomp_doc("company-base", """
 
 def connect(host: Host, registry: RegistryServer, *, tag_ttl_s: int = 86400) -> str:
     with host.config_path.open("a") as fh:
+        # retries = 0: a registry that is down is told at once (retries: test_registry_http.py)
         fh.write(f'[oci]\ninsecure_registries = ["{registry.host}"]\ntag_ttl_s = {tag_ttl_s}\n'
+                 'retries = 0\n'
                  f'[[trust]]\nscope = "{registry.host}/profiles"\nverify = false\n')
     ref = f"oci://{registry.host}/profiles/base:v1"
     base_file = host.root / "base.yaml"

@@ -179,7 +179,7 @@ def test_push_refuses_without_a_signing_option(
 
 def test_a_new_process_reverifies_from_disk_with_the_registry_stopped(
         host: SignedHost, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    host.trust(KEYLESS, oci={"tag_ttl_s": 0, "timeout_s": 2})
+    host.trust(KEYLESS, oci={"tag_ttl_s": 0, "timeout_s": 2, "retries": 0})
     ref = host.ref("base")
     host.push(capsys, tmp_path, ref, "--identity-token", host.services.token())
     assert installed_signer(host, capsys, ref) == KEYLESS_SIGNER
