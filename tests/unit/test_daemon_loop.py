@@ -137,10 +137,12 @@ def test_requests_run_now_and_answer(loop: Loop, engine: CountingEngine) -> None
 def test_request_timeout_says_so_and_the_request_stays_queued(
         loop: Loop, engine: CountingEngine, clock: FakeClock) -> None:
     engine.gate.clear()
+    engine.entered.clear()
     outcomes: list[Outcome] = []
     requester = threading.Thread(target=lambda: outcomes.append(loop.request_reconcile(30)))
     requester.start()
-    poll(lambda: clock.waiting() == 1)  # the requester (the worker is held in the engine)
+    assert engine.entered.wait(5)  # the worker took the request and is held in the engine...
+    poll(lambda: clock.waiting() == 1)  # ...and the requester waits for it on the clock
     step(clock, 29)
     assert outcomes == []
     clock.advance(1)
@@ -160,11 +162,10 @@ def test_stop_answers_queued_requests(engine: CountingEngine, clock: FakeClock) 
     outcomes: list[Outcome] = []
     requester = threading.Thread(target=lambda: outcomes.append(lp.request_reload(30)))
     requester.start()
-    poll(lambda: clock.waiting() == 1)
-    stopper = threading.Thread(target=lp.stop)
-    stopper.start()
+    poll(lambda: clock.waiting() == 1)  # the requester (the worker is in the engine)
+    lp.stop(timeout_s=0)  # asked to stop while the boot reconcile still runs
     engine.gate.set()
-    stopper.join(5)
+    lp.stop()
     requester.join(5)
     assert [(o.ok, o.code) for o in outcomes] == [(False, "stopping")]
     assert engine.calls == [True]  # the reload never ran
@@ -218,6 +219,7 @@ def test_a_stuck_worker_is_not_alive(loop: Loop, engine: CountingEngine,
     step(clock, 60)  # idle: the worker wakes every heartbeat (10 s) and says so
     assert loop.alive(stale_after_s=11)
     engine.gate.clear()
+    engine.entered.clear()
     loop.changed("x")
     clock.advance(DEBOUNCE)
     assert engine.entered.wait(5)
