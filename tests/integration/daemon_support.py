@@ -25,7 +25,6 @@ class NotifySocket:
         self.path = path
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(str(path))
-        self.sock.settimeout(0.2)
         self.messages: list[dict[str, str]] = []
         self._lock = threading.Lock()
         self._stop = False
@@ -36,8 +35,10 @@ class NotifySocket:
         while not self._stop:
             try:
                 data = self.sock.recv(65536)
-            except (TimeoutError, OSError):
+            except OSError:
                 continue
+            if not data:
+                continue  # close() waking us
             fields = dict(line.split("=", 1) for line in data.decode().splitlines() if "=" in line)
             with self._lock:
                 self.messages.append(fields)
@@ -48,6 +49,9 @@ class NotifySocket:
 
     def close(self) -> None:
         self._stop = True
+        # Wake the reader with an empty datagram rather than have it poll with a timeout.
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as waker:
+            waker.sendto(b"", str(self.path))
         self._thread.join()
         self.sock.close()
 
