@@ -63,13 +63,22 @@ class Daemon:
             self._watchdog.stop()
 
     def run(self) -> int:
-        for signum in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT):
+        signals = {signal.SIGHUP, signal.SIGTERM, signal.SIGINT}
+        for signum in signals:
             signal.signal(signum, self._on_signal)
         log.info("secprof %s starting", __version__)
-        # Watch before the first reconcile, so that nothing written meanwhile is missed.
-        self._watcher.start()
-        self._api.start()
-        self.loop.start()
+        # Python runs handlers in the main thread only, and a signal the kernel hands to another
+        # thread waits until the main thread next wakes. Threads inherit the signal mask of the
+        # thread that starts them: start them all with these signals blocked, so that each one
+        # reaches the main thread, and wakes it, at once.
+        unblocked = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+        try:
+            # Watch before the first reconcile, so that nothing written meanwhile is missed.
+            self._watcher.start()
+            self._api.start()
+            self.loop.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, unblocked)
         try:
             self._watchdog.run()  # until SIGTERM or SIGINT
         finally:
