@@ -53,7 +53,9 @@ def serve(route: Route) -> Iterator[tuple[str, list[tuple[str, str, dict[str, st
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # shutdown() waits for serve_forever's next poll (0.5 s by default)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
     thread.start()
     try:
         yield f"127.0.0.1:{server.server_address[1]}", seen
