@@ -25,8 +25,9 @@ from agent.fsutil import atomic_write
 from agent.oci.artifact import Format, Platform, read_profile
 from agent.oci.auth import Credential
 from agent.oci.cache import Listing
-from agent.oci.pack import pack
 from agent.oci.reference import Reference, parse
+from agent.publish.pack import pack
+from agent.publish.upload import Uploader
 
 
 def config_arg(args: argparse.Namespace) -> Config:
@@ -116,7 +117,7 @@ def cmd_push(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     # Signed before anything is pushed: a signature that cannot be made leaves nothing behind.
     signed = signing.sign(signer, config, ref, packed.digest) if signer else None
-    client = app.build_registry(config, login=login_arg(args, ref))
+    client = Uploader(app.build_registry(config, login=login_arg(args, ref)))
     digest = client.push(ref, packed)
     signature: dict[str, Any] | None = None
     if signed is not None:

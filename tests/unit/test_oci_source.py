@@ -11,11 +11,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from agent.errors import AgentError, RegistryError, RegistryUnreachable, VerificationError
 from agent.oci.artifact import Format, Platform
 from agent.oci.cache import OciCache
-from agent.oci.pack import pack
 from agent.oci.reference import Reference, parse_scope
 from agent.oci.source import OciSource, SourceSettings
 from agent.oci.trust import Document, KeyTerms, TrustPolicy, TrustStore
 from agent.oci.verification import Verifier
+from agent.publish.pack import pack
 from agent.seccomp.render import digest
 from tests.support.clock import FakeClock
 

@@ -6,7 +6,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from agent.errors import VerificationError
-from agent.oci.signatures import Keyless, sign_bundle_with_key
+from agent.oci.signatures import Keyless
 from agent.oci.signatures.discovery import (
     BundleCandidate,
     LegacyCandidate,
@@ -15,6 +15,7 @@ from agent.oci.signatures.discovery import (
     verify_first,
 )
 from agent.oci.signatures.payload import intoto_statement
+from agent.publish.sign import sign_bundle_with_key
 from tests.support.fakesigstore import FakeSigstore
 from tests.unit.signatures.conftest import DIGEST, OTHER_DIGEST, REPO, payload
 
