@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from agent.errors import AgentError, RegistryUnreachable, ResolveError
+from agent.errors import AgentError, RegistryError, RegistryUnreachable, ResolveError
 from agent.model.seccomp import SeccompProfile
 from agent.oci.artifact import Format, Platform, parse_manifest, read_profile, select_layer
 from agent.oci.cache import OciCache, Resolved
@@ -87,6 +87,14 @@ def _age(seconds: float) -> str:
     return f"{seconds:.0f} s"
 
 
+def _unexpected(ref: Reference, exc: Exception) -> RegistryError:
+    """A failure nobody foresaw in fetching or verifying ``ref``: still this link's error."""
+    return RegistryError(f"{ref}: the registry's answer could not be used: "
+                         f"{type(exc).__name__}: {str(exc)[:200]}", code="artifact-unusable",
+                         hint="this may be a bug in secprof; rerun with SECPROF_DEBUG=1 and "
+                         "report it if the registry's content is sound")
+
+
 class OciSource:
     def __init__(self, *, trust: TrustStore, cache: OciCache, verifier: Verifier,
                  registry: Callable[[], Registry], settings: SourceSettings, platform: Platform,
@@ -132,9 +140,8 @@ class OciSource:
                     return self._stale(ref, policy, record, f"{failure.message} ({due})")
                 raise AgentError(f"{failure.message} ({due})", code=failure.code,
                                  hint="secprof cache prune forgets failures that are due")
-        client = self._client()
         try:
-            record, profile, verdict = self._from_registry(client, ref, policy,
+            record, profile, verdict = self._from_registry(self._client(), ref, policy,
                                                            plat=self._platform, key=key,
                                                            record=record)
         except RegistryUnreachable as exc:
@@ -143,6 +150,10 @@ class OciSource:
         except AgentError as exc:
             self._remember(ref_key, exc)
             raise
+        except Exception as exc:  # whatever a registry sends fails this link only
+            error = _unexpected(ref, exc)
+            self._remember(ref_key, error)
+            raise error from None
         self._cache.clear_failure(host_key)
         self._cache.clear_failure(ref_key)
         return self._fetched(ref, verdict, record, profile)
@@ -153,8 +164,14 @@ class OciSource:
         policy = self._trust.policy_for(ref)
         plat = platform or self._platform
         key = f"{plat}|{ref}"
-        record, profile, verdict = self._from_registry(self._client(), ref, policy, plat=plat,
-                                                       key=key, record=self._cache.resolved(key))
+        try:
+            record, profile, verdict = self._from_registry(
+                self._client(), ref, policy, plat=plat, key=key,
+                record=self._cache.resolved(key))
+        except AgentError:
+            raise
+        except Exception as exc:  # as in fetch
+            raise _unexpected(ref, exc) from None
         data = self._cache.content(record.layer)
         if data is None:
             raise ResolveError(f"{ref}: the profile left the cache while it was being pulled; "

@@ -80,6 +80,8 @@ def redirect_rule(*, plain_http: frozenset[str], scope_of: Callable[[str], objec
             return "it goes from https down to plain http"
         target_name, origin_name = repository_of(target), repository_of(origin)
         if target_name is not None and origin_name is not None:
+            if target_name == origin_name:
+                return ""
             scope = scope_of(target_name)
             if scope is None or scope != scope_of(origin_name):
                 return f"{target_name} is outside the trust scope of {origin_name}"
