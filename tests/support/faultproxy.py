@@ -9,6 +9,7 @@ test's choosing (a deeply nested manifest, an impossible date) under the right h
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import re
 import threading
@@ -123,14 +124,13 @@ def fault_proxy(upstream: str) -> Iterator[FaultProxy]:
 
             fault = proxy._fault(self.command, self.path) or answer_upstream
             self.close_connection = True
-            try:
+            # The client giving up is what a fault is about.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 fault(self, upstream)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up: what the fault was about
 
         do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _any
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
