@@ -11,7 +11,9 @@ oras-py builds the URLs (:class:`oras.container.Container`) and fetches blobs
 (``Registry.get_blob``), through :class:`~agent.oci.transport.HostTransport`'s ``do_request``;
 manifests, tags and referrers are requested here, since oras-py parses manifests into dicts (their
 digest is over the exact bytes) and has no tag-to-digest call and no referrers API. Each public
-method is one operation, under one deadline. Writes are :mod:`agent.publish.upload`'s.
+method is one operation, under one deadline, unless it runs inside a wider one
+(:meth:`RegistryClient.operation`: the source resolves a whole base in one). Writes are
+:mod:`agent.publish.upload`'s.
 
 Importing this module imports oras-py and requests (~0.3 s): only code that must really talk to
 a registry does, never a command served from the cache.
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from urllib.parse import urlencode
 
 import oras.container
@@ -83,6 +86,11 @@ class RegistryClient:
                                  redirects=self._redirects)
             self._hosts[registry] = host
         return host
+
+    def operation(self, registry: str) -> AbstractContextManager[float]:
+        """Make everything asked of ``registry`` inside the block one operation, under one
+        deadline (``timeout_s``): what a host does to resolve one base, signatures included."""
+        return self.transport(registry).operation()
 
     def request(self, ref: Reference, method: str, path: str, *,
                 headers: Mapping[str, str] | None = None, data: bytes | None = None,

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -57,6 +58,8 @@ class Registry(Protocol):
 
     def referrers(self, ref: Reference, digest: str, *, artifact_type: str,
                   max_bytes: int) -> bytes | None: ...
+
+    def operation(self, registry: str) -> AbstractContextManager[float]: ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -182,6 +185,15 @@ class OciSource:
     def _from_registry(self, client: Registry, ref: Reference, policy: TrustPolicy, *,
                        plat: Platform, key: str, record: Resolved | None,
                        ) -> tuple[Resolved, SeccompProfile, Verdict]:
+        # One deadline for the whole base (tag, signatures, manifest, profile): a registry
+        # that answers each request just in time cannot stretch one base over many timeouts.
+        with client.operation(ref.registry):
+            return self._from_registry_in_time(client, ref, policy, plat=plat, key=key,
+                                               record=record)
+
+    def _from_registry_in_time(self, client: Registry, ref: Reference, policy: TrustPolicy, *,
+                               plat: Platform, key: str, record: Resolved | None,
+                               ) -> tuple[Resolved, SeccompProfile, Verdict]:
         digest = ref.digest or client.resolve(ref)
         # From here on, only the digest: signatures are looked up for it, content fetched by it.
         verdict = self._verifier.verify(policy, ref, digest, client)

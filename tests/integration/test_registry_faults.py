@@ -27,7 +27,14 @@ from agent.oci.reference import parse
 from agent.publish.pack import pack
 from agent.publish.upload import Uploader
 from agent.seccomp.render import digest
-from tests.support.faultproxy import FaultProxy, answer, fault_proxy, redirect, slow_headers
+from tests.support.faultproxy import (
+    FaultProxy,
+    answer,
+    delayed,
+    fault_proxy,
+    redirect,
+    slow_headers,
+)
 from tests.support.host import Host, seccomp_profile
 from tests.support.registry import RegistryServer
 
@@ -94,6 +101,19 @@ def test_headers_sent_slowly_end_at_the_deadline(
     started = time.monotonic()
     code, rows = apply(host, proxy, capsys)
     assert time.monotonic() - started < 3.0
+    failed_with(code, rows, host, "registry-unreachable")
+    assert "timed out" in rows["app"]["message"]
+
+
+def test_one_base_is_one_deadline_however_many_requests_it_takes(
+        host: Host, registry: RegistryServer, proxy: FaultProxy,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Each answer comes in time for its own request (0.2 s of 0.5 s), but the three a base
+    needs (tag, manifest, profile) do not fit in one deadline."""
+    push_base(host, registry)
+    for method in ("HEAD", "GET"):
+        proxy.add(method, r"/v2/profiles/", delayed(0.2))
+    code, rows = apply(host, proxy, capsys)
     failed_with(code, rows, host, "registry-unreachable")
     assert "timed out" in rows["app"]["message"]
 

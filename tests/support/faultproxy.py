@@ -47,6 +47,16 @@ def slow_headers(pause_s: float) -> Fault:
     return fault
 
 
+def delayed(pause_s: float) -> Fault:
+    """The real answer, after ``pause_s``."""
+
+    def fault(handler: BaseHTTPRequestHandler, upstream: Callable[[], Upstream]) -> None:
+        time.sleep(pause_s)
+        answer_upstream(handler, upstream)
+
+    return fault
+
+
 def redirect(location: str, status: int = 307) -> Fault:
     """A redirect to ``location`` (``{path}`` is replaced by the request's path)."""
 

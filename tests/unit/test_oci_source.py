@@ -2,6 +2,7 @@
 against a real registry in tests/integration."""
 
 from collections import Counter
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import pytest
@@ -66,6 +67,9 @@ class FakeRegistry:
         if size > max_bytes:
             raise RegistryError("too large", code="profile-too-large")
         return self.blobs[digest]
+
+    def operation(self, registry: str) -> AbstractContextManager[float]:
+        return nullcontext(0.0)  # deadlines are the real client's (test_registry_faults.py)
 
     def tagged_manifest(self, ref: Reference, tag: str, *, max_bytes: int) -> None:
         self._call("tagged_manifest")  # no signatures in this registry
