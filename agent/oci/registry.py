@@ -32,12 +32,12 @@ import requests
 from agent.errors import RegistryError
 from agent.oci.artifact import ACCEPT, INDEX_TYPE
 from agent.oci.auth import Credential, HostAuth
+from agent.oci.redirects import redirect_rule
 from agent.oci.reference import DIGEST_RE, Reference
 from agent.oci.transport import (
     HostTransport,
     HttpPolicy,
     read_body,
-    redirect_rule,
     registry_message,
 )
 from agent.seccomp.render import digest as sha256_digest

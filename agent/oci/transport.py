@@ -8,9 +8,9 @@ daemon needs (research/oci-sigstore.md §2.4, README "Dependencies"):
   3-5-11-29-83 s);
 * :class:`HostAuth`: Basic, or Bearer with one token per scope (oras-py keeps one token, and reads
   ``~/.docker/config.json`` and runs credential helpers, which a root daemon must not);
-* redirects followed here, not by requests: http(s) only, never from https down to http, at
-  most :data:`MAX_REDIRECTS`, each target checked by a :data:`RedirectRule`, credentials sent to
-  the registry's own host only;
+* redirects followed here, not by requests: at most :data:`MAX_REDIRECTS`, each target checked
+  by a :data:`~agent.oci.redirects.RedirectRule` (http(s) only, never down from https, within
+  the trust scope), credentials sent to the registry's own host only;
 * every response streamed, and read with :func:`read_body` against a size cap.
 """
 
@@ -33,6 +33,7 @@ import urllib3
 from agent.errors import RegistryError, RegistryUnreachable
 from agent.oci import deadline as deadlines
 from agent.oci.auth import DEFAULT_TOKEN_LIFETIME_S, Challenge, Credential, HostAuth, Token
+from agent.oci.redirects import RedirectRule
 
 MAX_TOKEN_BYTES = 64 * 1024
 MAX_ERROR_BYTES = 4 * 1024
@@ -51,46 +52,6 @@ class HttpPolicy:
     retries: int = 2
     backoff_s: float = 0.25  # first pause; doubles, up to 2 s
     plain_http: frozenset[str] = field(default_factory=frozenset)
-
-
-# (origin URL, target URL, method) -> why the redirect is refused, or "" to follow it.
-RedirectRule = Callable[[str, str, str], str]
-
-
-def repository_of(url: str) -> str | None:
-    """``host/repository`` of a distribution API URL; ``None`` for any other URL."""
-    parts = urlsplit(url)
-    match = _SCOPE_RE.match(parts.path)
-    return f"{parts.netloc}/{match.group('name')}" if match else None
-
-
-def redirect_rule(*, plain_http: frozenset[str], scope_of: Callable[[str], object | None]
-                  ) -> RedirectRule:
-    """The redirects a registry may send: to http(s) only, never down from https to plain
-    http (unless the target is an insecure registry), and either to an API URL of a repository
-    in the same trust scope (``scope_of`` maps ``host/repository`` to its scope, ``None`` when
-    none covers it), or, for a blob read only, anywhere (a blob is checked against its digest:
-    registries send blobs from object storage)."""
-
-    def refusal(origin: str, target: str, method: str) -> str:
-        src, dst = urlsplit(origin), urlsplit(target)
-        if dst.scheme not in ("http", "https") or not dst.hostname:
-            return f"the target is not an http(s) URL ({dst.scheme or 'no scheme'})"
-        if src.scheme == "https" and dst.scheme == "http" and dst.netloc not in plain_http:
-            return "it goes from https down to plain http"
-        target_name, origin_name = repository_of(target), repository_of(origin)
-        if target_name is not None and origin_name is not None:
-            if target_name == origin_name:
-                return ""
-            scope = scope_of(target_name)
-            if scope is None or scope != scope_of(origin_name):
-                return f"{target_name} is outside the trust scope of {origin_name}"
-            return ""
-        if method in _READS and "/blobs/sha256:" in src.path:
-            return ""
-        return "only blob reads may leave the registry's API"
-
-    return refusal
 
 
 def _scope(url: str, method: str) -> str:
@@ -161,7 +122,6 @@ class HostTransport(oras.provider.Registry):  # type: ignore[misc]
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         self.session = session
-        self.base = f"{self.prefix}://{host}"
         self._host_auth = auth
         self._policy = policy
         self._sleep = sleep

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.oci.transport import redirect_rule
+from agent.oci.redirects import redirect_rule
 
 SCOPES = {"reg.example/profiles/a": "team", "reg.example/profiles/b": "team",
           "mirror.example/profiles/a": "team", "reg.example/other/x": "other"}
