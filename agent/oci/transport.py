@@ -186,8 +186,9 @@ class HostTransport(oras.provider.Registry):  # type: ignore[misc]
             if response.status_code not in _REDIRECTS:
                 return response
             response.close()
-            target = urljoin(url, response.headers.get("Location", ""))
-            why = self._redirects(url, target, method)
+            location = response.headers.get("Location", "")
+            target = urljoin(url, location)  # _send has refused a malformed one
+            why = self._redirects(url, target, method) if location else "no Location"
             if why:
                 raise RegistryError(
                     f"{self.hostname} redirected {method} {_path(origin)} to {target[:200]}, "
@@ -217,7 +218,9 @@ class HostTransport(oras.provider.Registry):  # type: ignore[misc]
             ) from None
         except (requests.ConnectionError, requests.Timeout):
             raise
-        except requests.RequestException as exc:  # a URL or an answer requests cannot take
+        except (requests.RequestException, ValueError) as exc:
+            # An answer requests cannot take: it parses a redirect's Location even when it does
+            # not follow it, and raises ValueError for a malformed one.
             raise RegistryError(f"{_path(url)} on {self.hostname}: {type(exc).__name__}: "
                                 f"{str(exc)[:200]}", code="registry-protocol") from None
 

@@ -129,15 +129,19 @@ def test_a_redirect_loop_is_that_links_error(
     assert proxy.seen.count(("HEAD", "/v2/profiles/base/manifests/v1")) == 6
 
 
-@pytest.mark.parametrize("target", ["ftp://{proxy}{path}", "file:///etc/passwd"])
+@pytest.mark.parametrize(("target", "error", "why"), [
+    ("ftp://{proxy}{path}", "registry-redirect-refused", "not an http(s) URL"),
+    ("file:///etc/passwd", "registry-redirect-refused", "not an http(s) URL"),
+    ("http://[::1/v2/profiles/base/manifests/v1", "registry-protocol", "Invalid IPv6 URL"),
+])
 def test_a_redirect_to_another_scheme_is_refused(
         host: Host, registry: RegistryServer, proxy: FaultProxy,
-        capsys: pytest.CaptureFixture[str], target: str) -> None:
+        capsys: pytest.CaptureFixture[str], target: str, error: str, why: str) -> None:
     push_base(host, registry)
     proxy.add("HEAD", r"/manifests/v1$", redirect(target.replace("{proxy}", proxy.host)))
     code, rows = apply(host, proxy, capsys)
-    failed_with(code, rows, host, "registry-redirect-refused")
-    assert "not an http(s) URL" in rows["app"]["message"]
+    failed_with(code, rows, host, error)
+    assert why in rows["app"]["message"]
 
 
 def test_a_redirect_out_of_the_trust_scope_is_refused(
