@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from agent.backends.base import Availability, Batch, Install, Probe, Result
+from agent.codes import Code
 from agent.errors import BackendError
 from agent.fsutil import atomic_write, confined, ensure_dir, fsync_dir, name_problem, read_bytes
 from agent.model.profile import ProfileKey
@@ -67,7 +68,7 @@ class SeccompBackend:
                 ensure_dir(self._dir)
             except OSError as exc:
                 error = BackendError(
-                    f"cannot create {self._dir}: {exc.strerror}", code="write-failed",
+                    f"cannot create {self._dir}: {exc.strerror}", code=Code.WRITE_FAILED,
                     hint="check [seccomp] root and that secprof runs as root",
                 )
                 results.extend(Result(key=i.key, error=error) for i in batch.installs)
@@ -93,7 +94,7 @@ class SeccompBackend:
         except OSError as exc:
             return Result(key=install.key, error=BackendError(
                 f"cannot write {path}: {exc.strerror or exc}; the previous file is unchanged",
-                code="write-failed",
+                code=Code.WRITE_FAILED,
             ))
         return Result(key=install.key, changed=True)
 
@@ -106,7 +107,7 @@ class SeccompBackend:
         except OSError as exc:
             if exc.errno == errno.EISDIR:
                 return Result(key=key, error=BackendError(
-                    f"{path} is a directory; not removing it", code="remove-failed"))
+                    f"{path} is a directory; not removing it", code=Code.REMOVE_FAILED))
             return Result(key=key, error=BackendError(
-                f"cannot remove {path}: {exc.strerror or exc}", code="remove-failed"))
+                f"cannot remove {path}: {exc.strerror or exc}", code=Code.REMOVE_FAILED))
         return Result(key=key, changed=True)

@@ -10,11 +10,13 @@ from agent import app
 from agent.api.schema import SCHEMA_VERSION, error_json, report_json
 from agent.cli.main import EXIT_OK, EXIT_PROFILE_ERROR
 from agent.cli.output import emit_json, print_report, table
+from agent.codes import Code
 from agent.config import Config, load
 from agent.errors import AgentError, ResolveError
 from agent.model.manifests import load_paths
 from agent.model.profile import Kind, ProfileKey
 from agent.model.seccomp import SeccompProfile
+from agent.reconcile.driver import Built
 from agent.seccomp.build import SeccompBuild, build_all
 from agent.seccomp.driver import link_json
 from agent.seccomp.merge import union
@@ -61,7 +63,7 @@ def cmd_resolve(args: argparse.Namespace) -> int:
     if found is None:
         raise ResolveError(
             f"no SeccompProfile named {args.name!r} in {config.agent.profiles_dir}",
-            code="profile-not-found",
+            code=Code.PROFILE_NOT_FOUND,
         )
     if isinstance(found, AgentError):
         raise found
@@ -106,14 +108,20 @@ def cmd_validate(args: argparse.Namespace) -> int:
     errors: list[dict[str, Any]] = [error_json(e) for e in desired.errors]
     lines = [f"error: {e}" for e in desired.errors]
     checked: list[dict[str, Any]] = []
-    for key, result in sorted(built.items()):
-        profile = seccomp[key]
+    # Other kinds: their drivers' builds (pure: render and check, nothing installed).
+    others: dict[ProfileKey, object] = {}
+    for driver in app.build_drivers(config):
+        if Kind.SECCOMP not in driver.kinds:
+            others.update(driver.build(desired, validated=()))
+    for key, result in sorted({**built, **others}.items()):
+        profile = desired.profiles[key]
         warnings: list[str] = []
         problem: AgentError | None = None
-        if isinstance(result, SeccompBuild):
+        if isinstance(result, SeccompBuild | Built):
             warnings.extend(result.warnings)
-        elif isinstance(result, ResolveError) and result.code in ("base-not-found",
-                                                                  "oci-unsupported"):
+        elif isinstance(result, ResolveError) and isinstance(profile, SeccompProfile) and (
+            result.code in (Code.BASE_NOT_FOUND, Code.OCI_UNSUPPORTED)
+        ):
             # The base is outside what was given: check the profile on its own.
             warnings.append(f"{result.message}; the chain was not checked")
             warnings.extend(name_warnings(profile.spec, profile.spec.architectures))
@@ -122,6 +130,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             except AgentError as exc:
                 problem = exc
         else:
+            assert isinstance(result, AgentError)
             problem = result
         lines.extend(f"warning: {profile.origin} {key}: {w}" for w in warnings)
         if problem is not None:

@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from agent import app
 from agent.backends.base import Probe
@@ -24,6 +25,11 @@ from agent.reconcile.status import Report, State
 from agent.seccomp.build import BuildCache
 
 log = logging.getLogger(__name__)
+
+
+class ReconcilerFactory(Protocol):
+    def __call__(self, config: Config, *, network: bool, build_cache: BuildCache) -> Reconciler:
+        ...
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,16 +46,18 @@ class Engine:
         *,
         previous: Engine | None = None,
         clock: Callable[[], float] = time.time,
+        reconcilers: ReconcilerFactory = app.build_reconciler,
     ) -> None:
-        """``previous`` (after a config reload) hands over the counters, which must not reset."""
+        """``previous`` (after a config reload) hands over the counters, which must not reset;
+        ``reconcilers`` builds the reconcilers (the composition root's, or one over fakes)."""
         self.config = config
         self._clock = clock
         # Boot never waits on the network: the first reconcile takes oci:// bases from the disk
         # cache only; the next one (a change, a request or the resync) refreshes them.
         cache = BuildCache()
-        self._offline: Reconciler | None = app.build_reconciler(config, network=False,
-                                                                build_cache=cache)
-        self._reconciler: Reconciler = app.build_reconciler(config, build_cache=cache)
+        self._offline: Reconciler | None = reconcilers(config, network=False,
+                                                       build_cache=cache)
+        self._reconciler: Reconciler = reconcilers(config, network=True, build_cache=cache)
         self._memo = FileMemo()
         self._metrics: Metrics = previous.metrics if previous else Metrics()
 

@@ -29,6 +29,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from agent.codes import Code
 from agent.errors import AgentError, RegistryError, RegistryUnreachable, ResolveError
 from agent.model.seccomp import SeccompProfile
 from agent.oci.artifact import Format, Platform, parse_manifest, read_profile, select_layer
@@ -93,7 +94,7 @@ def _age(seconds: float) -> str:
 def _unexpected(ref: Reference, exc: Exception) -> RegistryError:
     """A failure nobody foresaw in fetching or verifying ``ref``: still this link's error."""
     return RegistryError(f"{ref}: the registry's answer could not be used: "
-                         f"{type(exc).__name__}: {str(exc)[:200]}", code="artifact-unusable",
+                         f"{type(exc).__name__}: {str(exc)[:200]}", code=Code.ARTIFACT_UNUSABLE,
                          hint="this may be a bug in secprof; rerun with SECPROF_DEBUG=1 and "
                          "report it if the registry's content is sound")
 
@@ -178,7 +179,7 @@ class OciSource:
         data = self._cache.content(record.layer)
         if data is None:
             raise ResolveError(f"{ref}: the profile left the cache while it was being pulled; "
-                               "run the command again", code="cache-unavailable")
+                               "run the command again", code=Code.CACHE_UNAVAILABLE)
         return Pulled(reference=ref.pinned(record.manifest), policy=policy, verdict=verdict,
                       record=record, data=data, profile=profile)
 

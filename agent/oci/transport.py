@@ -30,6 +30,7 @@ import oras.provider  # import before anything else from oras: its modules impor
 import requests
 import urllib3
 
+from agent.codes import Code
 from agent.errors import RegistryError, RegistryUnreachable
 from agent.oci import deadline as deadlines
 from agent.oci.auth import DEFAULT_TOKEN_LIFETIME_S, Challenge, Credential, HostAuth, Token
@@ -192,14 +193,14 @@ class HostTransport(oras.provider.Registry):  # type: ignore[misc]
             if why:
                 raise RegistryError(
                     f"{self.hostname} redirected {method} {_path(origin)} to {target[:200]}, "
-                    f"which secprof does not follow: {why}", code="registry-redirect-refused",
+                    f"which secprof does not follow: {why}", code=Code.REGISTRY_REDIRECT_REFUSED,
                     hint="fix the registry's redirects, or use another registry")
             if response.status_code == 303:
                 method, data = "GET", None
             url = target
         raise RegistryError(
             f"{self.hostname} redirected {method} {_path(origin)} more than {MAX_REDIRECTS} "
-            "times (a redirect loop?)", code="registry-redirect-loop",
+            "times (a redirect loop?)", code=Code.REGISTRY_REDIRECT_LOOP,
             hint="fix the registry's redirects")
 
     def _send(self, method: str, url: str, headers: dict[str, str], data: bytes | None,
@@ -213,7 +214,7 @@ class HostTransport(oras.provider.Registry):  # type: ignore[misc]
                                         timeout=timeout, allow_redirects=False)
         except requests.exceptions.SSLError as exc:
             raise RegistryError(
-                f"TLS with {self.hostname} failed: {exc}", code="registry-tls",
+                f"TLS with {self.hostname} failed: {exc}", code=Code.REGISTRY_TLS,
                 hint="if this registry serves plain HTTP, add it to [oci] insecure_registries",
             ) from None
         except (requests.ConnectionError, requests.Timeout):
@@ -222,7 +223,7 @@ class HostTransport(oras.provider.Registry):  # type: ignore[misc]
             # An answer requests cannot take: it parses a redirect's Location even when it does
             # not follow it, and raises ValueError for a malformed one.
             raise RegistryError(f"{_path(url)} on {self.hostname}: {type(exc).__name__}: "
-                                f"{str(exc)[:200]}", code="registry-protocol") from None
+                                f"{str(exc)[:200]}", code=Code.REGISTRY_PROTOCOL) from None
 
     def _authorized(self, method: str, url: str, headers: dict[str, str], data: bytes | None,
                     deadline: float) -> requests.Response:
@@ -262,7 +263,7 @@ class HostTransport(oras.provider.Registry):  # type: ignore[misc]
             response.close()
             raise self._host_auth.rejected() if response.status_code in (401, 403) else (
                 RegistryError(f"token service of {self.hostname} answered "
-                              f"{response.status_code}", code="registry-auth-failed"))
+                              f"{response.status_code}", code=Code.REGISTRY_AUTH_FAILED))
         try:
             doc = json.loads(read_body(response, MAX_TOKEN_BYTES, deadline))
             value = doc.get("token") or doc.get("access_token")
@@ -271,7 +272,7 @@ class HostTransport(oras.provider.Registry):  # type: ignore[misc]
             value, lifetime = None, 0
         if not isinstance(value, str) or not value or not isinstance(lifetime, int | float):
             raise RegistryError(f"token service of {self.hostname} sent no usable token",
-                                code="registry-auth-failed")
+                                code=Code.REGISTRY_AUTH_FAILED)
         # Renew a little early, so a token does not expire between the check and the request.
         return Token(value=value, lifetime_s=float(lifetime))
 

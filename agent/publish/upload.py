@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+from agent.codes import Code
 from agent.errors import RegistryError
 from agent.oci.reference import Reference
 from agent.oci.registry import RegistryClient, container
@@ -55,12 +56,12 @@ class Uploader:
                 headers={"Content-Type": packed.media_type})
             if response.status_code not in (200, 201):
                 raise self.client.refused(ref, response, deadline, "the manifest",
-                                          "artifact-not-found")
+                                          Code.ARTIFACT_NOT_FOUND)
             response.close()
         said = response.headers.get("Docker-Content-Digest", packed.digest)
         if said != packed.digest:
             raise RegistryError(f"{ref.name}:{identifier}: the registry stored the manifest as "
-                                f"{said}, not {packed.digest}", code="digest-mismatch")
+                                f"{said}, not {packed.digest}", code=Code.DIGEST_MISMATCH)
         return bool(response.headers.get("OCI-Subject"))
 
     def _push_blob(self, ref: Reference, digest: str, data: bytes) -> None:
@@ -75,9 +76,9 @@ class Uploader:
             except ValueError as exc:  # oras-py's word for "no upload session was opened"
                 raise RegistryError(f"{ref.registry} opened no upload session for blob "
                                     f"{digest}: {str(exc)[:200]}",
-                                    code="registry-protocol") from None
+                                    code=Code.REGISTRY_PROTOCOL) from None
             if response.status_code not in (200, 201):
                 raise self.client.refused(ref, response, deadline, f"blob {digest}",
-                                          "blob-not-found")
+                                          Code.BLOB_NOT_FOUND)
             if response.raw is not None:  # oras-py answers "already there" with a bare 200
                 response.close()

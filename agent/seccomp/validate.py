@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from agent.codes import Code
 from agent.errors import ValidationError
 from agent.model.seccomp import ACT_NOTIFY, SeccompSpec
 from agent.seccomp.libseccomp import CompileFailure, compiled, exists_on, known
@@ -38,10 +39,10 @@ def check_merged(spec: SeccompSpec) -> None:
     if not spec.listener_path and any(r.action == ACT_NOTIFY for r in spec.syscalls):
         raise ValidationError(
             "SCMP_ACT_NOTIFY rules need spec.listenerPath (the seccomp agent's socket)",
-            code="notify-without-listener",
+            code=Code.NOTIFY_WITHOUT_LISTENER,
         )
     try:
         with compiled(spec):
             pass
     except CompileFailure as failure:
-        raise ValidationError(failure.message, code="libseccomp-rejected") from None
+        raise ValidationError(failure.message, code=Code.LIBSECCOMP_REJECTED) from None
