@@ -26,8 +26,6 @@ from agent.oci.artifact import Format, Platform, read_profile
 from agent.oci.auth import Credential
 from agent.oci.cache import Listing
 from agent.oci.reference import Reference, parse
-from agent.publish.pack import pack
-from agent.publish.upload import Uploader
 
 
 def config_arg(args: argparse.Namespace) -> Config:
@@ -91,7 +89,11 @@ def _annotations(values: list[str]) -> dict[str, str]:
 
 
 def cmd_push(args: argparse.Namespace) -> int:
-    from agent.cli import signing  # noqa: PLC0415 -- only push signs
+    # Only push publishes: pull and cache never load agent.publish (nor, through its upload
+    # module, oras-py and requests, which a pull served from the cache does without).
+    from agent.cli import signing  # noqa: PLC0415
+    from agent.publish.pack import pack  # noqa: PLC0415
+    from agent.publish.upload import Uploader  # noqa: PLC0415
 
     ref = reference_arg(args.reference)
     if ref.digest:

@@ -81,3 +81,14 @@ def test_apply_and_the_daemon_never_import_the_publishing_side(
     assert "agent.oci.registry" in result["modules"]  # the registry path really ran
     assert "agent.oci.source" in result["modules"]
     assert [m for m in result["modules"] if m.startswith("agent.publish")] == []
+
+
+def test_cache_commands_load_neither_publishing_nor_the_http_stack(host: Host) -> None:
+    """``secprof cache list`` talks to no registry: no oras-py, no requests, no agent.publish."""
+    probe = ("import sys\nfrom agent.cli.main import main\n"
+             f"main(['cache', 'list', '--config', {str(host.config_path)!r}])\n"
+             "print('LOADED=' + ','.join(sorted(m for m in sys.modules if m.split('.')[0] in "
+             "('oras', 'requests') or m.startswith('agent.publish'))))\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True, timeout=60)
+    assert out.stdout.splitlines()[-1] == "LOADED="
