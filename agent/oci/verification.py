@@ -79,7 +79,7 @@ class Verifier:
         try:
             verified = verify_first([candidate], signature_policy, expected_digest=digest,
                                     expected_repository=ref.name, now=self._now())
-        except Exception:  # refused, or material that no longer reads: verify anew
+        except VerificationError:
             self._cache.drop_verification(cache_key)
             return None
         return self._remember(key, verified, candidate.source)
