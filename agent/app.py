@@ -96,6 +96,7 @@ def build_registry(config: Config, *, login: tuple[str, Credential] | None = Non
     from agent.oci.auth import auth_file, load_credentials  # noqa: PLC0415 -- lazy, see above
     from agent.oci.registry import RegistryClient  # noqa: PLC0415
     from agent.oci.transport import HttpPolicy  # noqa: PLC0415
+    from agent.oci.trust import scope_lookup  # noqa: PLC0415
 
     path, explicit = auth_file(config.oci.auth_file, os.environ, Path.home())
     credentials = load_credentials(path, explicit=explicit)
@@ -105,7 +106,8 @@ def build_registry(config: Config, *, login: tuple[str, Credential] | None = Non
                         connect_timeout_s=config.oci.connect_timeout_s,
                         retries=config.oci.retries,
                         plain_http=frozenset(config.oci.insecure_registries))
-    return RegistryClient(policy=policy, credentials=credentials)
+    return RegistryClient(policy=policy, credentials=credentials,
+                          scope_of=scope_lookup(config.trust))
 
 
 def build_oci_source(config: Config, *, network: bool = True,

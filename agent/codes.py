@@ -135,6 +135,13 @@ class Code(StrEnum):
                                                     "asks for authentication secprof cannot give")
     REGISTRY_DENIED = "registry-denied", "the registry denied access (403)"
     REGISTRY_TLS = "registry-tls", "the TLS handshake with the registry failed"
+    REGISTRY_PROTOCOL = "registry-protocol", ("the registry's answer is not usable HTTP, or it "
+                                              "opened no upload session")
+    REGISTRY_REDIRECT_LOOP = "registry-redirect-loop", ("the registry redirected more than 5 "
+                                                        "times")
+    REGISTRY_REDIRECT_REFUSED = "registry-redirect-refused", (
+        "the registry redirected to a non-http(s) URL, from https down to http, or out of the "
+        "trust scope")
     ARTIFACT_NOT_FOUND = "artifact-not-found", "the tag or manifest is not in the registry"
     BLOB_NOT_FOUND = "blob-not-found", "a blob is not in the registry"
     DIGEST_UNSUPPORTED = "digest-unsupported", "a digest algorithm other than sha256"
@@ -145,6 +152,8 @@ class Code(StrEnum):
     PROFILE_TOO_LARGE = "profile-too-large", ("a profile layer is over max_profile_bytes, or a "
                                               "merged profile has too many syscall decisions")
     ARTIFACT_NO_PROFILE = "artifact-no-profile", "the artifact has no profile for this platform"
+    ARTIFACT_UNUSABLE = "artifact-unusable", ("fetching or verifying an oci:// base failed in a "
+                                              "way nothing else names (that base's error only)")
     ARTIFACT_INVALID = "artifact-invalid", ("the artifact's profile layer is not exactly one "
                                             "valid SeccompProfile")
     CACHE_UNAVAILABLE = "cache-unavailable", "the OCI cache cannot be opened"

@@ -31,13 +31,14 @@ sys.path.insert(0, str(REPO))
 
 from agent.oci.artifact import Format, Platform  # noqa: E402
 from agent.oci.cache import OciCache  # noqa: E402
-from agent.oci.pack import pack  # noqa: E402
 from agent.oci.reference import parse, parse_scope  # noqa: E402
 from agent.oci.registry import RegistryClient  # noqa: E402
 from agent.oci.source import OciSource, SourceSettings  # noqa: E402
 from agent.oci.transport import HttpPolicy  # noqa: E402
 from agent.oci.trust import TrustPolicy, TrustStore  # noqa: E402
 from agent.oci.verification import Verifier  # noqa: E402
+from agent.publish.pack import pack  # noqa: E402
+from agent.publish.upload import Uploader  # noqa: E402
 from tests.support.registry import available, start_registry  # noqa: E402
 
 
@@ -68,7 +69,7 @@ def run(count: int, work: Path) -> dict[str, Any]:
     registry = start_registry(work / "registry")
     try:
         policy = HttpPolicy(plain_http=frozenset({registry.host}))
-        pusher = RegistryClient(policy=policy, credentials={})
+        pusher = Uploader(RegistryClient(policy=policy, credentials={}))
         refs = []
         for i in range(count):
             ref = parse(f"oci://{registry.host}/profiles/base-{i}:v1")

@@ -40,12 +40,9 @@ from oci_resolve import Counter, profile  # noqa: E402 - same artifacts, same re
 
 from agent.oci.artifact import Format, Platform  # noqa: E402
 from agent.oci.cache import OciCache  # noqa: E402
-from agent.oci.pack import pack  # noqa: E402
-from agent.oci.publish import publish_bundle, publish_legacy  # noqa: E402
 from agent.oci.reference import Reference, parse, parse_scope  # noqa: E402
 from agent.oci.registry import RegistryClient  # noqa: E402
 from agent.oci.signatures.payload import intoto_statement, simple_signing_payload  # noqa: E402
-from agent.oci.signatures.sign import sign_legacy_with_key  # noqa: E402
 from agent.oci.source import OciSource, SourceSettings  # noqa: E402
 from agent.oci.transport import HttpPolicy  # noqa: E402
 from agent.oci.trust import (  # noqa: E402
@@ -57,6 +54,10 @@ from agent.oci.trust import (  # noqa: E402
     TrustStore,
 )
 from agent.oci.verification import Verifier  # noqa: E402
+from agent.publish.attach import publish_bundle, publish_legacy  # noqa: E402
+from agent.publish.pack import pack  # noqa: E402
+from agent.publish.sign import sign_legacy_with_key  # noqa: E402
+from agent.publish.upload import Uploader  # noqa: E402
 from tests.support.fakesigstore import IDENTITY, ISSUER, FakeSigstore  # noqa: E402
 from tests.support.registry import available, start_registry  # noqa: E402
 
@@ -75,7 +76,7 @@ class Bench:
     def __init__(self, work: Path, host: str, sigstore: FakeSigstore) -> None:
         self.work, self.host, self.sigstore = work, host, sigstore
         self.policy = HttpPolicy(plain_http=frozenset({host}))
-        self.client = RegistryClient(policy=self.policy, credentials={})
+        self.client = Uploader(RegistryClient(policy=self.policy, credentials={}))
         self.key = ec.generate_private_key(ec.SECP256R1())
         self.root = work / "trusted_root.json"
         self.root.write_bytes(sigstore.trusted_root_json())

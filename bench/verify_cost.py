@@ -35,7 +35,8 @@ print(int(rss))
 KEY_BODY = """
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives import serialization
-from agent.oci.signatures import PublicKeys, sign_legacy_with_key, verify_legacy
+from agent.oci.signatures import PublicKeys, verify_legacy
+from agent.publish.sign import sign_legacy_with_key
 k = ec.generate_private_key(ec.SECP256R1())
 pem = k.public_key().public_bytes(
     serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -71,12 +72,11 @@ def per_signature(rounds: int) -> dict[str, float]:
         LegacyLayer,
         Policy,
         PublicKeys,
-        sign_bundle_with_key,
-        sign_legacy_with_key,
         verify_bundle,
         verify_legacy,
     )
     from agent.oci.signatures.payload import intoto_statement, simple_signing_payload  # noqa: PLC0415
+    from agent.publish.sign import sign_bundle_with_key, sign_legacy_with_key  # noqa: PLC0415
     from tests.support.fakesigstore import IDENTITY, ISSUER, FakeSigstore  # noqa: PLC0415
     from tests.support.vectors import VECTORS  # noqa: PLC0415
 

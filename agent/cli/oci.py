@@ -25,7 +25,6 @@ from agent.fsutil import atomic_write
 from agent.oci.artifact import Format, Platform, read_profile
 from agent.oci.auth import Credential
 from agent.oci.cache import Listing
-from agent.oci.pack import pack
 from agent.oci.reference import Reference, parse
 
 
@@ -90,7 +89,11 @@ def _annotations(values: list[str]) -> dict[str, str]:
 
 
 def cmd_push(args: argparse.Namespace) -> int:
-    from agent.cli import signing  # noqa: PLC0415 -- only push signs
+    # Only push publishes: pull and cache never load agent.publish (nor, through its upload
+    # module, oras-py and requests, which a pull served from the cache does without).
+    from agent.cli import signing  # noqa: PLC0415
+    from agent.publish.pack import pack  # noqa: PLC0415
+    from agent.publish.upload import Uploader  # noqa: PLC0415
 
     ref = reference_arg(args.reference)
     if ref.digest:
@@ -116,7 +119,7 @@ def cmd_push(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     # Signed before anything is pushed: a signature that cannot be made leaves nothing behind.
     signed = signing.sign(signer, config, ref, packed.digest) if signer else None
-    client = app.build_registry(config, login=login_arg(args, ref))
+    client = Uploader(app.build_registry(config, login=login_arg(args, ref)))
     digest = client.push(ref, packed)
     signature: dict[str, Any] | None = None
     if signed is not None:

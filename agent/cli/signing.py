@@ -31,9 +31,9 @@ from agent.oci.reference import Reference
 if TYPE_CHECKING:  # all of these import cryptography: loaded when push really signs
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from agent.oci.publish import Publisher
     from agent.oci.signatures.legacy import LegacyLayer
-    from agent.oci.signatures.sign import KeylessConfig
+    from agent.publish.attach import Publisher
+    from agent.publish.sign import KeylessConfig
 
 # Names of environment variables (not secrets):
 TOKEN_ENV = "SIGSTORE_ID_TOKEN"  # noqa: S105
@@ -94,7 +94,7 @@ def choose(args: argparse.Namespace, environ: Mapping[str, str]) -> Signer | Non
 
 
 def _load_key(path: Path, environ: Mapping[str, str]) -> ec.EllipticCurvePrivateKey:
-    from agent.oci.signatures.keys import load_signing_key  # noqa: PLC0415 - cryptography
+    from agent.publish.keys import load_signing_key  # noqa: PLC0415 - cryptography
 
     try:
         pem = path.read_bytes()
@@ -112,8 +112,8 @@ def _load_key(path: Path, environ: Mapping[str, str]) -> ec.EllipticCurvePrivate
 
 def sign(signer: Signer, config: Config, ref: Reference, digest: str) -> Signed:
     """Sign ``ref.name@digest`` (the repository is part of what is signed)."""
-    from agent.oci.signatures import sign as signing  # noqa: PLC0415 - cryptography
     from agent.oci.signatures.checks import key_fingerprint  # noqa: PLC0415
+    from agent.publish import sign as signing  # noqa: PLC0415 - cryptography
 
     material: LegacyLayer | bytes
     if signer.key is not None:
@@ -143,7 +143,7 @@ def sign(signer: Signer, config: Config, ref: Reference, digest: str) -> Signed:
 def publish(client: Publisher, ref: Reference, signed: Signed, *, digest: str,
             subject_size: int, created: str) -> str:
     """Push ``signed`` next to the artifact; returns where it is (tag or referrer digest)."""
-    from agent.oci.publish import publish_bundle, publish_legacy  # noqa: PLC0415
+    from agent.publish.attach import publish_bundle, publish_legacy  # noqa: PLC0415
 
     if isinstance(signed.material, bytes):
         return publish_bundle(client, ref, subject=digest, subject_size=subject_size,
@@ -154,9 +154,9 @@ def publish(client: Publisher, ref: Reference, signed: Signed, *, digest: str,
 def _logged(material: LegacyLayer | bytes, key: ec.EllipticCurvePrivateKey,
             config: Config) -> LegacyLayer | bytes:
     """``material`` (a key signature) with the log entry the Rekor of ``[signing]`` made."""
-    from agent.oci import tlog  # noqa: PLC0415 - requests, only for --tlog-upload
     from agent.oci.signatures import legacy  # noqa: PLC0415
     from agent.oci.signatures.bundle import BundleEntry, build_bundle, parse_bundle  # noqa: PLC0415
+    from agent.publish import tlog  # noqa: PLC0415 - requests, only for --tlog-upload
 
     section = config.signing
     root = _keyless_config(config).trusted_root
@@ -180,8 +180,8 @@ def _logged(material: LegacyLayer | bytes, key: ec.EllipticCurvePrivateKey,
 
 
 def _keyless_config(config: Config) -> KeylessConfig:
-    from agent.oci.signatures.sign import KeylessConfig  # noqa: PLC0415
     from agent.oci.signatures.trustroot import TrustRoot  # noqa: PLC0415
+    from agent.publish.sign import KeylessConfig  # noqa: PLC0415
 
     section = config.signing
     try:

@@ -1,5 +1,5 @@
 """The OCI artifact formats of seccomp profiles: parse a manifest, pick the profile layer, read
-the profile (:mod:`agent.oci.pack` builds them, for ``secprof push``).
+the profile (:mod:`agent.publish.pack` builds them, for ``secprof push``).
 
 Two formats exist (research/oci-sigstore.md §2, SPO's artifact package):
 

@@ -78,7 +78,7 @@ def _legacy(client: SignatureRegistry, ref: Reference, digest: str) -> Iterator[
     if found is None:
         return
     try:
-        layers = _list(_object(json.loads(found[0])), "layers")
+        layers = _list(_object(_json(found[0])), "layers")
     except (ValueError, TypeError) as exc:
         yield _unusable(tag, f"not a signature manifest: {exc}")
         return
@@ -114,7 +114,7 @@ def _bundles(client: SignatureRegistry, ref: Reference, digest: str) -> Iterator
     if index is None:
         return
     try:
-        entries = _list(_object(json.loads(index)), "manifests")
+        entries = _list(_object(_json(index)), "manifests")
     except (ValueError, TypeError) as exc:
         yield _unusable(where, f"not an index: {exc}")
         return
@@ -140,7 +140,7 @@ def _referrer(client: SignatureRegistry, ref: Reference, digest: str,
         return _unusable(source, f"the referrer manifest is not {MAX_SIGNATURE_MANIFEST_BYTES} "
                          "bytes or less")
     try:
-        manifest = _object(json.loads(client.manifest(ref, referrer)))
+        manifest = _object(_json(client.manifest(ref, referrer)))
     except RegistryUnreachable:
         raise
     except RegistryError as exc:
@@ -187,6 +187,15 @@ def _unusable(source: str, why: str) -> UnusableCandidate:
     error = VerificationError(why, code=Code.SIGNATURE_MALFORMED,
                               hint="push the signature again, with cosign or secprof push")
     return UnusableCandidate(source=source, error=error)
+
+
+def _json(raw: bytes) -> Any:
+    """JSON from a registry, parsed before any signature is checked: nesting too deep for the
+    parser is a ValueError like any other bad JSON, not a RecursionError."""
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 def _object(value: Any) -> dict[str, Any]:

@@ -25,12 +25,13 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from agent.clock import SYSTEM_CLOCK, Clock
 from agent.codes import Code
-from agent.errors import AgentError, RegistryUnreachable, ResolveError
+from agent.errors import AgentError, RegistryError, RegistryUnreachable, ResolveError
 from agent.model.seccomp import SeccompProfile
 from agent.oci.artifact import Format, Platform, parse_manifest, read_profile, select_layer
 from agent.oci.cache import OciCache, Resolved
@@ -60,6 +61,8 @@ class Registry(Protocol):
     def referrers(self, ref: Reference, digest: str, *, artifact_type: str,
                   max_bytes: int) -> bytes | None: ...
 
+    def operation(self, registry: str) -> AbstractContextManager[float]: ...
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SourceSettings:
@@ -87,6 +90,14 @@ def _age(seconds: float) -> str:
         if seconds >= size:
             return f"{seconds / size:.0f} {unit}"
     return f"{seconds:.0f} s"
+
+
+def _unexpected(ref: Reference, exc: Exception) -> RegistryError:
+    """A failure nobody foresaw in fetching or verifying ``ref``: still this link's error."""
+    return RegistryError(f"{ref}: the registry's answer could not be used: "
+                         f"{type(exc).__name__}: {str(exc)[:200]}", code=Code.ARTIFACT_UNUSABLE,
+                         hint="this may be a bug in secprof; rerun with SECPROF_DEBUG=1 and "
+                         "report it if the registry's content is sound")
 
 
 class OciSource:
@@ -134,9 +145,8 @@ class OciSource:
                     return self._stale(ref, policy, record, f"{failure.message} ({due})")
                 raise AgentError(f"{failure.message} ({due})", code=failure.code,
                                  hint="secprof cache prune forgets failures that are due")
-        client = self._client()
         try:
-            record, profile, verdict = self._from_registry(client, ref, policy,
+            record, profile, verdict = self._from_registry(self._client(), ref, policy,
                                                            plat=self._platform, key=key,
                                                            record=record)
         except RegistryUnreachable as exc:
@@ -145,6 +155,10 @@ class OciSource:
         except AgentError as exc:
             self._remember(ref_key, exc)
             raise
+        except Exception as exc:  # whatever a registry sends fails this link only
+            error = _unexpected(ref, exc)
+            self._remember(ref_key, error)
+            raise error from None
         self._cache.clear_failure(host_key)
         self._cache.clear_failure(ref_key)
         return self._fetched(ref, verdict, record, profile)
@@ -155,8 +169,14 @@ class OciSource:
         policy = self._trust.policy_for(ref)
         plat = platform or self._platform
         key = f"{plat}|{ref}"
-        record, profile, verdict = self._from_registry(self._client(), ref, policy, plat=plat,
-                                                       key=key, record=self._cache.resolved(key))
+        try:
+            record, profile, verdict = self._from_registry(
+                self._client(), ref, policy, plat=plat, key=key,
+                record=self._cache.resolved(key))
+        except AgentError:
+            raise
+        except Exception as exc:  # as in fetch
+            raise _unexpected(ref, exc) from None
         data = self._cache.content(record.layer)
         if data is None:
             raise ResolveError(f"{ref}: the profile left the cache while it was being pulled; "
@@ -167,6 +187,15 @@ class OciSource:
     def _from_registry(self, client: Registry, ref: Reference, policy: TrustPolicy, *,
                        plat: Platform, key: str, record: Resolved | None,
                        ) -> tuple[Resolved, SeccompProfile, Verdict]:
+        # One deadline for the whole base (tag, signatures, manifest, profile): a registry
+        # that answers each request just in time cannot stretch one base over many timeouts.
+        with client.operation(ref.registry):
+            return self._from_registry_in_time(client, ref, policy, plat=plat, key=key,
+                                               record=record)
+
+    def _from_registry_in_time(self, client: Registry, ref: Reference, policy: TrustPolicy, *,
+                               plat: Platform, key: str, record: Resolved | None,
+                               ) -> tuple[Resolved, SeccompProfile, Verdict]:
         digest = ref.digest or client.resolve(ref)
         # From here on, only the digest: signatures are looked up for it, content fetched by it.
         verdict = self._verifier.verify(policy, ref, digest, client)

@@ -1,13 +1,17 @@
-"""The HTTP layer under :mod:`agent.oci.registry`: oras-py, with what it gets wrong for an
-unattended daemon fixed (research/oci-sigstore.md §2.4).
+"""The HTTP layer under :mod:`agent.oci.registry`: oras-py's :class:`~oras.provider.Registry`,
+with the one method all of its HTTP goes through, ``do_request``, replaced by what an unattended
+daemon needs (research/oci-sigstore.md §2.4, README "Dependencies"):
 
-oras-py's :class:`~oras.provider.Registry` gives the session set-up (cookies ignored, TLS
-verification, ``http`` only for insecure registries) and ``do_request``, the one method all of
-its HTTP goes through. That method is replaced here: a total deadline per operation and a connect
-timeout (oras-py sets none and hangs on a black hole), a few retries with a short backoff for
-reads only (never its 3-5-11-29-83 s schedule, on any error), and :class:`HostAuth` (Basic, or
-Bearer with one token per scope). Every response is streamed, and read with :func:`read_body`
-against a size cap and the deadline.
+* a total deadline per operation, headers included (:mod:`agent.oci.deadline`), and a connect
+  timeout (oras-py sets none and hangs on a black hole);
+* a few retries with a short backoff, for reads only (oras-py retries anything 5 times, sleeping
+  3-5-11-29-83 s);
+* :class:`HostAuth`: Basic, or Bearer with one token per scope (oras-py keeps one token, and reads
+  ``~/.docker/config.json`` and runs credential helpers, which a root daemon must not);
+* redirects followed here, not by requests: at most :data:`MAX_REDIRECTS`, each target checked
+  by a :data:`~agent.oci.redirects.RedirectRule` (http(s) only, never down from https, within
+  the trust scope), credentials sent to the registry's own host only;
+* every response streamed, and read with :func:`read_body` against a size cap.
 """
 
 from __future__ import annotations
@@ -15,11 +19,12 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.cookiejar import DefaultCookiePolicy
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import oras.provider  # import before anything else from oras: its modules import in a cycle
 import requests
@@ -27,13 +32,17 @@ import urllib3
 
 from agent.codes import Code
 from agent.errors import RegistryError, RegistryUnreachable
+from agent.oci import deadline as deadlines
 from agent.oci.auth import DEFAULT_TOKEN_LIFETIME_S, Challenge, Credential, HostAuth, Token
+from agent.oci.redirects import RedirectRule
 
 MAX_TOKEN_BYTES = 64 * 1024
 MAX_ERROR_BYTES = 4 * 1024
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 _READS = frozenset({"GET", "HEAD"})
 _BACKOFF_CAP_S = 2.0
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 5
 _SCOPE_RE = re.compile(r"^/v2/(?P<name>.+?)/(?:manifests|blobs|tags|referrers)/")
 
 
@@ -89,6 +98,9 @@ def read_body(response: requests.Response, limit: int, deadline: float, *,
                 raise RegistryUnreachable(f"{response.url}: the transfer took longer than the "
                                           "timeout", hint="raise [oci] timeout_s")
     except (urllib3.exceptions.HTTPError, OSError) as exc:
+        if time.monotonic() >= deadline:  # the socket's own deadline (agent.oci.deadline)
+            raise RegistryUnreachable(f"{response.url}: the transfer took longer than the "
+                                      "timeout", hint="raise [oci] timeout_s") from None
         raise RegistryUnreachable(f"{response.url}: the transfer broke off: {exc}") from None
     finally:
         response.close()
@@ -96,35 +108,61 @@ def read_body(response: requests.Response, limit: int, deadline: float, *,
 
 
 class HostTransport(oras.provider.Registry):  # type: ignore[misc]
-    """One registry host: oras-py's session set-up, with ``do_request`` replaced."""
+    """One registry host: oras-py's registry calls, over this project's ``do_request``.
+
+    Use :meth:`operation` around each logical operation (all of its requests and body reads
+    share one deadline); a request outside one gets a deadline of its own.
+    """
 
     def __init__(self, host: str, *, auth: HostAuth, policy: HttpPolicy,
-                 session: requests.Session, sleep: Callable[[float], None]) -> None:
+                 session: requests.Session, sleep: Callable[[float], None],
+                 redirects: RedirectRule) -> None:
         super().__init__(hostname=host, insecure=host in policy.plain_http)
         session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+        adapter = deadlines.DeadlineAdapter()
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
         self.session = session
-        self.base = f"{self.prefix}://{host}"
         self._host_auth = auth
         self._policy = policy
         self._sleep = sleep
+        self._redirects = redirects
+        self._deadline: float | None = None
+
+    @contextmanager
+    def operation(self) -> Iterator[float]:
+        """One operation: yields its deadline, shared by every request and read inside."""
+        if self._deadline is not None:  # nested: the outer operation's deadline holds
+            yield self._deadline
+            return
+        self._deadline = time.monotonic() + self._policy.timeout_s
+        try:
+            with deadlines.until(self._deadline):
+                yield self._deadline
+        finally:
+            self._deadline = None
 
     def do_request(  # noqa: PLR0917 -- oras-py's signature, which this method replaces
         self, url: str, method: str = "GET", data: bytes | None = None,
-        headers: dict[str, str] | None = None, json: Any = None, stream: bool = False, *,
-        deadline: float | None = None,
+        headers: dict[str, str] | None = None, json: Any = None, stream: bool = False,
     ) -> requests.Response:
-        """One logical request: authenticated, retried (reads only), within ``deadline``.
+        """One logical request: authenticated, redirected, retried (reads only), within the
+        operation's deadline.
 
         The response is always streamed; read it with :func:`read_body`. Raises
         :class:`RegistryUnreachable` when the registry does not answer usefully in time.
         """
         if json is not None:
             raise TypeError("send raw bytes: a manifest's digest is over its exact bytes")
-        deadline = deadline if deadline is not None else time.monotonic() + self._policy.timeout_s
+        with self.operation() as deadline:
+            return self._retried(url, method, data, dict(headers or {}), deadline)
+
+    def _retried(self, url: str, method: str, data: bytes | None, headers: dict[str, str],
+                 deadline: float) -> requests.Response:
         pause = self._policy.backoff_s
         for attempt in range(self._policy.retries + 1):
             try:
-                response = self._authorized(method, url, dict(headers or {}), data, deadline)
+                response = self._follow(method, url, headers, data, deadline)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 problem = f"cannot reach {self.hostname}: {_network_reason(exc)}"
             else:
@@ -141,6 +179,30 @@ class HostTransport(oras.provider.Registry):  # type: ignore[misc]
         raise RegistryUnreachable(problem, hint="check that the registry is up and reachable; "
                                   "secprof serves bases it has cached meanwhile")
 
+    def _follow(self, method: str, url: str, headers: dict[str, str], data: bytes | None,
+                deadline: float) -> requests.Response:
+        origin = url
+        for _ in range(MAX_REDIRECTS + 1):
+            response = self._authorized(method, url, dict(headers), data, deadline)
+            if response.status_code not in _REDIRECTS:
+                return response
+            response.close()
+            location = response.headers.get("Location", "")
+            target = urljoin(url, location)  # _send has refused a malformed one
+            why = self._redirects(url, target, method) if location else "no Location"
+            if why:
+                raise RegistryError(
+                    f"{self.hostname} redirected {method} {_path(origin)} to {target[:200]}, "
+                    f"which secprof does not follow: {why}", code=Code.REGISTRY_REDIRECT_REFUSED,
+                    hint="fix the registry's redirects, or use another registry")
+            if response.status_code == 303:
+                method, data = "GET", None
+            url = target
+        raise RegistryError(
+            f"{self.hostname} redirected {method} {_path(origin)} more than {MAX_REDIRECTS} "
+            "times (a redirect loop?)", code=Code.REGISTRY_REDIRECT_LOOP,
+            hint="fix the registry's redirects")
+
     def _send(self, method: str, url: str, headers: dict[str, str], data: bytes | None,
               deadline: float) -> requests.Response:
         remaining = deadline - time.monotonic()
@@ -149,17 +211,24 @@ class HostTransport(oras.provider.Registry):  # type: ignore[misc]
         timeout = (min(self._policy.connect_timeout_s, remaining), remaining)
         try:
             return self.session.request(method, url, headers=headers, data=data, stream=True,
-                                        timeout=timeout, verify=self._tls_verify)
+                                        timeout=timeout, allow_redirects=False)
         except requests.exceptions.SSLError as exc:
             raise RegistryError(
                 f"TLS with {self.hostname} failed: {exc}", code=Code.REGISTRY_TLS,
                 hint="if this registry serves plain HTTP, add it to [oci] insecure_registries",
             ) from None
-        except requests.exceptions.InvalidURL as exc:
-            raise RegistryError(f"bad registry URL {url}: {exc}") from None
+        except (requests.ConnectionError, requests.Timeout):
+            raise
+        except (requests.RequestException, ValueError) as exc:
+            # An answer requests cannot take: it parses a redirect's Location even when it does
+            # not follow it, and raises ValueError for a malformed one.
+            raise RegistryError(f"{_path(url)} on {self.hostname}: {type(exc).__name__}: "
+                                f"{str(exc)[:200]}", code=Code.REGISTRY_PROTOCOL) from None
 
     def _authorized(self, method: str, url: str, headers: dict[str, str], data: bytes | None,
                     deadline: float) -> requests.Response:
+        if urlsplit(url).netloc != self.hostname:  # a redirect target: no credentials there
+            return self._send(method, url, headers, data, deadline)
         scope = _scope(url, method)
         sent = self._host_auth.header(scope)
         if sent:
@@ -206,6 +275,10 @@ class HostTransport(oras.provider.Registry):  # type: ignore[misc]
                                 code=Code.REGISTRY_AUTH_FAILED)
         # Renew a little early, so a token does not expire between the check and the request.
         return Token(value=value, lifetime_s=float(lifetime))
+
+
+def _path(url: str) -> str:
+    return urlsplit(url).path[:200]
 
 
 def _network_reason(exc: Exception) -> str:

@@ -17,7 +17,7 @@ then a :class:`ConfigError` naming the entry and key, as a bad value at load tim
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -161,3 +161,18 @@ def _root(policy: TrustPolicy, document: Document | None) -> TrustRoot | None:
                           code=Code.TRUST_POLICY_INVALID,
                           hint="give the trusted_root.json of the Sigstore instance that signs "
                           "these artifacts") from None
+
+
+def scope_lookup(policies: Sequence[TrustPolicy]) -> Callable[[str], TrustPolicy | None]:
+    """``host/repository`` → the policy covering it (``None``: none does); what a registry's
+    redirect is checked against (:func:`agent.oci.transport.redirect_rule`)."""
+    store = TrustStore(policies)
+
+    def scope_of(name: str) -> TrustPolicy | None:
+        registry, _, repository = name.partition("/")
+        try:
+            return store.policy_for(Reference(registry=registry, repository=repository))
+        except VerificationError:
+            return None
+
+    return scope_of

@@ -12,8 +12,9 @@ from agent import app
 from agent.config import load
 from agent.errors import RegistryError
 from agent.oci.artifact import SPO_ARTIFACT_TYPE, Format, Platform
-from agent.oci.pack import Packed, pack
 from agent.oci.reference import parse
+from agent.publish.pack import Packed, pack
+from agent.publish.upload import Uploader
 from agent.seccomp.render import digest
 from tests.support.host import Host, seccomp_profile
 from tests.support.registry import RegistryServer
@@ -83,7 +84,7 @@ def test_the_older_spo_shape_without_artifact_type(
     raw = json.dumps(current).encode()
     ref = parse(f"oci://{registry.host}/profiles/old:v0.8")
     config = load(host.config)
-    app.build_registry(config).push(ref, Packed(
+    Uploader(app.build_registry(config)).push(ref, Packed(
         manifest=raw, media_type="application/vnd.oci.image.manifest.v1+json",
         blobs={digest(b"{}"): b"{}", digest(data): data}))
     fetched = app.build_oci_source(config).fetch(str(ref))

@@ -169,11 +169,12 @@ class MovingTag:
         digest = self._client.resolve(ref)
         self.resolved.append(digest)
         raw = self._client.manifest(ref, self._then)
-        from agent.oci.pack import Packed  # noqa: PLC0415
+        from agent.publish.pack import Packed  # noqa: PLC0415
+        from agent.publish.upload import Uploader  # noqa: PLC0415
 
         media_type = json.loads(raw)["mediaType"]
-        self._client.put_manifest(ref, ref.tag, Packed(manifest=raw, media_type=media_type,
-                                                       blobs={}))
+        Uploader(self._client).put_manifest(
+            ref, ref.tag, Packed(manifest=raw, media_type=media_type, blobs={}))
         return digest
 
     def __getattr__(self, name: str) -> object:  # manifest, blob, tagged_manifest, referrers

@@ -17,10 +17,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from agent.app import oci_cache
 from agent.config import load
-from agent.oci.signatures import encrypted_key_pem, legacy_tag, referrers_tag
+from agent.oci.signatures import legacy_tag, referrers_tag
 from agent.oci.signatures.checks import key_fingerprint
 from agent.oci.signatures.legacy import BUNDLE as COSIGN_BUNDLE
-from agent.oci.signatures.sign import sign_legacy_with_key
+from agent.publish.keys import encrypted_key_pem
+from agent.publish.sign import sign_legacy_with_key
 from tests.support.fakesigstore import IDENTITY, ISSUER, FakeSigstore
 from tests.support.host import seccomp_profile
 from tests.support.signed import KEYLESS, SignedHost, payload

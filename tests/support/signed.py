@@ -11,12 +11,13 @@ import pytest
 
 from agent import app
 from agent.config import load
-from agent.oci.pack import Packed
-from agent.oci.publish import publish_bundle, publish_legacy
 from agent.oci.reference import parse
 from agent.oci.registry import RegistryClient
 from agent.oci.signatures.legacy import LegacyLayer
 from agent.oci.signatures.payload import intoto_statement, simple_signing_payload
+from agent.publish.attach import publish_bundle, publish_legacy
+from agent.publish.pack import Packed
+from agent.publish.upload import Uploader
 from tests.support.fakesigstore import IDENTITY, ISSUER, FakeSigstore
 from tests.support.fakesigstore_http import FakeServices
 from tests.support.host import Host, seccomp_profile
@@ -67,12 +68,12 @@ class SignedHost(Host):
         return app.build_registry(load(self.config))
 
     def attach_legacy(self, ref: str, digest: str, layer: LegacyLayer) -> str:
-        return publish_legacy(self.client(), parse(ref), digest, layer)
+        return publish_legacy(Uploader(self.client()), parse(ref), digest, layer)
 
     def attach_bundle(self, ref: str, digest: str, bundle: bytes) -> str:
         size = len(self.registry.blob_path(digest).read_bytes())
-        return publish_bundle(self.client(), parse(ref), subject=digest, subject_size=size,
-                              bundle=bundle, created="2026-01-01T00:00:00Z")
+        return publish_bundle(Uploader(self.client()), parse(ref), subject=digest,
+                              subject_size=size, bundle=bundle, created="2026-01-01T00:00:00Z")
 
     def copy_tag(self, ref: str, source_tag: str, target_tag: str) -> None:
         """Copy the manifest tagged ``source_tag`` to ``target_tag`` (same repository)."""
@@ -80,7 +81,7 @@ class SignedHost(Host):
         found = client.tagged_manifest(parsed, source_tag, max_bytes=1 << 20)
         assert found is not None
         raw, media_type = found
-        client.put_manifest(parsed, target_tag,
+        Uploader(client).put_manifest(parsed, target_tag,
                             Packed(manifest=raw, media_type=media_type, blobs={}))
 
     def name(self, ref: str) -> str:

@@ -9,8 +9,8 @@ from collections.abc import Mapping
 
 from agent.errors import RegistryError, RegistryUnreachable
 from agent.oci.artifact import INDEX_TYPE
-from agent.oci.pack import Packed
 from agent.oci.reference import Reference
+from agent.publish.pack import Packed
 from agent.seccomp.render import digest as sha256_digest
 
 

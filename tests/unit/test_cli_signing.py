@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from agent.cli.signing import choose
 from agent.errors import SigningError, UsageError
-from agent.oci.signatures import encrypted_key_pem
+from agent.publish.keys import encrypted_key_pem
 
 KEY = ec.generate_private_key(ec.SECP256R1())
 

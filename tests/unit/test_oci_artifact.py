@@ -16,7 +16,7 @@ from agent.oci.artifact import (
     read_profile,
     select_layer,
 )
-from agent.oci.pack import pack
+from agent.publish.pack import pack
 from agent.seccomp.render import digest
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

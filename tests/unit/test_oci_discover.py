@@ -10,9 +10,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from agent.errors import RegistryUnreachable
 from agent.oci.discover import candidates
-from agent.oci.publish import publish_bundle, publish_legacy, signature_manifest
 from agent.oci.reference import parse
-from agent.oci.signatures import legacy_tag, referrers_tag, sign_bundle_with_key
+from agent.oci.signatures import legacy_tag, referrers_tag
 from agent.oci.signatures.discovery import (
     MAX_CANDIDATES,
     BundleCandidate,
@@ -20,7 +19,8 @@ from agent.oci.signatures.discovery import (
     UnusableCandidate,
 )
 from agent.oci.signatures.payload import MAX_PAYLOAD_BYTES
-from agent.oci.signatures.sign import sign_legacy_with_key
+from agent.publish.attach import publish_bundle, publish_legacy, signature_manifest
+from agent.publish.sign import sign_bundle_with_key, sign_legacy_with_key
 from agent.seccomp.render import digest as sha256_digest
 from tests.unit.oci_fakes import SignatureStore
 

@@ -2,6 +2,7 @@
 against a real registry in tests/integration."""
 
 from collections import Counter
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import pytest
@@ -12,11 +13,11 @@ from agent.clock import FakeClock
 from agent.errors import AgentError, RegistryError, RegistryUnreachable, VerificationError
 from agent.oci.artifact import Format, Platform
 from agent.oci.cache import OciCache
-from agent.oci.pack import pack
 from agent.oci.reference import Reference, parse_scope
 from agent.oci.source import OciSource, SourceSettings
 from agent.oci.trust import Document, KeyTerms, TrustPolicy, TrustStore
 from agent.oci.verification import Verifier
+from agent.publish.pack import pack
 from agent.seccomp.render import digest
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -66,6 +67,9 @@ class FakeRegistry:
         if size > max_bytes:
             raise RegistryError("too large", code="profile-too-large")
         return self.blobs[digest]
+
+    def operation(self, registry: str) -> AbstractContextManager[float]:
+        return nullcontext(0.0)  # deadlines are the real client's (test_registry_faults.py)
 
     def tagged_manifest(self, ref: Reference, tag: str, *, max_bytes: int) -> None:
         self._call("tagged_manifest")  # no signatures in this registry

@@ -11,11 +11,11 @@ import pytest
 from agent.clock import FakeClock
 from agent.errors import VerificationError
 from agent.oci.cache import OciCache
-from agent.oci.publish import publish_bundle, publish_legacy
 from agent.oci.reference import parse, parse_scope
 from agent.oci.signatures.payload import intoto_statement, simple_signing_payload
 from agent.oci.trust import Document, KeylessTerms, TrustPolicy, TrustStore
 from agent.oci.verification import Verifier
+from agent.publish.attach import publish_bundle, publish_legacy
 from tests.support.fakesigstore import IDENTITY, ISSUER, FakeSigstore
 from tests.unit.oci_fakes import SignatureStore
 

@@ -1,9 +1,9 @@
-"""Signatures of OCI base profiles: trust policies, verification and signing (DESIGN §6).
+"""Signatures of OCI base profiles: trust policies and verification (DESIGN §6); signing is
+:mod:`agent.publish`'s.
 
 Pure functions over bytes that were already fetched; discovery in a registry is the caller's
-(``agent.oci.discover``, used by ``agent.oci.verification``; publishing: ``agent.oci.publish``).
-Importing this package imports ``cryptography`` only: sigstore-python is loaded on first use by
-a keyless policy or keyless signing.
+(``agent.oci.discover``, used by ``agent.oci.verification``). Importing this package imports
+``cryptography`` only: sigstore-python is loaded on first use by a keyless policy.
 
 Verification::
 
@@ -23,16 +23,8 @@ from agent.oci.signatures.discovery import (
     referrers_tag,
     verify_first,
 )
-from agent.oci.signatures.keys import encrypted_key_pem, load_signing_key
 from agent.oci.signatures.legacy import LegacyLayer
 from agent.oci.signatures.policy import Keyless, NoVerify, Policy, PublicKeys, Verified
-from agent.oci.signatures.sign import (
-    KeylessConfig,
-    sign_bundle_keyless,
-    sign_bundle_with_key,
-    sign_legacy_keyless,
-    sign_legacy_with_key,
-)
 from agent.oci.signatures.trustroot import TrustRoot
 from agent.oci.signatures.verify_bundle import verify_bundle
 from agent.oci.signatures.verify_legacy import verify_legacy
@@ -40,7 +32,6 @@ from agent.oci.signatures.verify_legacy import verify_legacy
 __all__ = [
     "BundleCandidate",
     "Keyless",
-    "KeylessConfig",
     "LegacyCandidate",
     "LegacyLayer",
     "NoVerify",
@@ -48,14 +39,8 @@ __all__ = [
     "PublicKeys",
     "TrustRoot",
     "Verified",
-    "encrypted_key_pem",
     "legacy_tag",
-    "load_signing_key",
     "referrers_tag",
-    "sign_bundle_keyless",
-    "sign_bundle_with_key",
-    "sign_legacy_keyless",
-    "sign_legacy_with_key",
     "verify_bundle",
     "verify_first",
     "verify_legacy",

@@ -81,7 +81,8 @@ def parse_bundle(data: bytes) -> Bundle:
             else tuple(b64_field(s["sig"]) for s in envelope["signatures"]),
             message_signature=_message_signature(doc.get("messageSignature")),
         )
-    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error,
+            RecursionError) as exc:  # RecursionError: JSON nested deeper than the parser goes
         _malformed(f"{type(exc).__name__}: {exc}")
 
 

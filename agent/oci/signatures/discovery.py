@@ -113,6 +113,10 @@ def verify_first(
             )
         except VerificationError as exc:
             failures.append((candidate.source, exc))
+        except Exception as exc:  # hostile material refuses this signature only
+            failures.append((candidate.source, VerificationError(
+                f"unreadable: {type(exc).__name__}: {str(exc)[:200]}",
+                code=Code.SIGNATURE_MALFORMED)))
     if not failures:
         refuse(
             Code.SIGNATURE_MISSING, f"{expected_repository}@{expected_digest} has no signature"

@@ -181,7 +181,7 @@ def _load(payload: bytes, what: str) -> dict[str, Any]:
         refuse(Code.PAYLOAD_INVALID, f"{what} is larger than {MAX_PAYLOAD_BYTES} bytes")
     try:
         doc = json.loads(payload, object_pairs_hook=_no_duplicates)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         refuse(Code.PAYLOAD_INVALID, f"{what} is not valid JSON: {exc}")
     if not isinstance(doc, dict):
         refuse(Code.PAYLOAD_INVALID, f"{what} is not a JSON object")

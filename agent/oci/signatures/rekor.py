@@ -76,7 +76,7 @@ def parse_cosign_bundle(text: str) -> LogEntry:
             log_id=bytes.fromhex(str_field(entry["logID"])),
             signed_entry_timestamp=b64_field(doc["SignedEntryTimestamp"]),
         )
-    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+    except (ValueError, KeyError, TypeError, binascii.Error, RecursionError) as exc:
         refuse(
             Code.SIGNATURE_MALFORMED, f"cosign bundle annotation: {type(exc).__name__} {exc}"
         )
@@ -169,7 +169,7 @@ def _spec(body: bytes, kind: str) -> dict[str, Any]:
         _inconsistent(f"log entry body is larger than {MAX_BODY_BYTES} bytes")
     try:
         doc = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         _inconsistent(f"log entry body is not JSON: {exc}")
     if not isinstance(doc, dict) or doc.get("kind") != kind or doc.get("apiVersion") != "0.0.1":
         got = (doc.get("kind"), doc.get("apiVersion")) if isinstance(doc, dict) else None

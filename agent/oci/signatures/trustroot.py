@@ -105,7 +105,7 @@ class TrustRoot:
             _bad(source, f"larger than {MAX_TRUST_ROOT_BYTES} bytes")
         try:
             doc = json.loads(data)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             _bad(source, f"not JSON: {exc}")
         if not isinstance(doc, dict) or doc.get("mediaType") != MEDIA_TYPE:
             _bad(source, f"mediaType is not {MEDIA_TYPE}")

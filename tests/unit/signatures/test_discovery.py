@@ -6,7 +6,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from agent.errors import VerificationError
-from agent.oci.signatures import Keyless, sign_bundle_with_key
+from agent.oci.signatures import Keyless
 from agent.oci.signatures.discovery import (
     BundleCandidate,
     LegacyCandidate,
@@ -15,6 +15,7 @@ from agent.oci.signatures.discovery import (
     verify_first,
 )
 from agent.oci.signatures.payload import intoto_statement
+from agent.publish.sign import sign_bundle_with_key
 from tests.support.fakesigstore import FakeSigstore
 from tests.unit.signatures.conftest import DIGEST, OTHER_DIGEST, REPO, payload
 
@@ -56,3 +57,23 @@ def test_nothing_found_or_nothing_good(sigstore: FakeSigstore, keyless: Keyless)
     assert info.value.code == "digest-mismatch"
     assert "sig[0]: digest-mismatch" in info.value.message
     assert "referrer sha256:2: certificate-missing" in info.value.message
+
+
+NESTED = "[" * 30_000 + "]" * 30_000  # within the size caps, deeper than json's recursion
+
+
+def test_deeply_nested_signature_json_is_that_signatures_refusal(
+        sigstore: FakeSigstore, keyless: Keyless) -> None:
+    """A bundle, or a legacy layer's cosign bundle annotation, nested past Python's parser:
+    a refusal with a code (it was a RecursionError that ended the whole apply)."""
+    layer = sigstore.legacy_keyless(payload(digest=DIGEST))
+    found = [
+        LegacyCandidate(payload=layer.payload, source="sig[0]",
+                        annotations={**layer.annotations, "dev.sigstore.cosign/bundle": NESTED}),
+        BundleCandidate(bundle=NESTED.encode(), source="referrer sha256:1"),
+    ]
+    with pytest.raises(VerificationError) as info:
+        verify_first(found, keyless, expected_digest=DIGEST, expected_repository=REPO)
+    assert info.value.code == "signature-malformed"
+    assert "sig[0]: signature-malformed" in info.value.message
+    assert "referrer sha256:1: signature-malformed" in info.value.message

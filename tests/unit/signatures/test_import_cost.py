@@ -11,8 +11,9 @@ PROBE = textwrap.dedent(
     import sys
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives import serialization
-    from agent.oci.signatures import PublicKeys, sign_legacy_with_key, verify_legacy, verify_bundle
-    from agent.oci.signatures import sign_bundle_with_key
+    from agent.oci.signatures import PublicKeys, verify_legacy, verify_bundle
+    from agent.publish.sign import sign_legacy_with_key
+    from agent.publish.sign import sign_bundle_with_key
     key = ec.generate_private_key(ec.SECP256R1())
     pem = key.public_key().public_bytes(serialization.Encoding.PEM,
                                         serialization.PublicFormat.SubjectPublicKeyInfo)

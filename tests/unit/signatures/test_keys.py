@@ -7,7 +7,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from agent.errors import SigningError
-from agent.oci.signatures.keys import encrypted_key_pem, load_signing_key, open_sealed, seal
+from agent.publish.keys import encrypted_key_pem, load_signing_key, open_sealed, seal
 
 # Known answer from go-securesystemslib's encrypted package tests (MIT; the envelope format cosign
 # keys use): "reallyimportant" sealed under "supersecret" with the Legacy scrypt strength.

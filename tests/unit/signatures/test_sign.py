@@ -8,21 +8,16 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from agent.errors import SigningError, VerificationError
-from agent.oci.signatures import (
-    Keyless,
+from agent.oci.signatures import Keyless, PublicKeys, legacy, verify_bundle, verify_legacy
+from agent.oci.signatures.payload import SIMPLE_SIGNING_MEDIA_TYPE
+from agent.publish.keys import encrypted_key_pem, load_signing_key
+from agent.publish.sign import (
     KeylessConfig,
-    PublicKeys,
-    encrypted_key_pem,
-    legacy,
-    load_signing_key,
     sign_bundle_keyless,
     sign_bundle_with_key,
     sign_legacy_keyless,
     sign_legacy_with_key,
-    verify_bundle,
-    verify_legacy,
 )
-from agent.oci.signatures.payload import SIMPLE_SIGNING_MEDIA_TYPE
 from tests.support.fakesigstore import IDENTITY, ISSUER, FakeSigstore
 from tests.support.fakesigstore_http import FakeServices
 from tests.unit.signatures.conftest import DIGEST, REPO, public_pem

@@ -13,8 +13,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from agent.errors import VerificationError
-from agent.oci.signatures import Keyless, NoVerify, PublicKeys, sign_bundle_with_key, verify_bundle
+from agent.oci.signatures import Keyless, NoVerify, PublicKeys, verify_bundle
 from agent.oci.signatures.payload import INTOTO_PAYLOAD_TYPE, intoto_statement, pae
+from agent.publish.sign import sign_bundle_with_key
 from tests.support.fakesigstore import IDENTITY, ISSUER, FakeSigstore
 from tests.unit.signatures.conftest import DIGEST, OTHER_DIGEST, REPO, public_pem
 

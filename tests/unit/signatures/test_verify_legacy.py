@@ -14,16 +14,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from agent.errors import VerificationError
-from agent.oci.signatures import (
-    Keyless,
-    NoVerify,
-    PublicKeys,
-    TrustRoot,
-    sign_legacy_with_key,
-    verify_legacy,
-)
+from agent.oci.signatures import Keyless, NoVerify, PublicKeys, TrustRoot, verify_legacy
 from agent.oci.signatures import legacy as fmt
 from agent.oci.signatures.rekor import hashedrekord_body
+from agent.publish.sign import sign_legacy_with_key
 from tests.support.fakesigstore import IDENTITY, ISSUER, FakeSigstore
 from tests.unit.signatures.conftest import DIGEST, OTHER_DIGEST, REPO, payload, public_pem
 

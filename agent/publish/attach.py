@@ -8,7 +8,7 @@
   the referrers tag-schema index ``sha256-<hex>`` gets an entry for it.
 
 Both read-modify-write a tag; two signers racing on one artifact can lose a signature (cosign
-has the same race). The signatures are made elsewhere (:mod:`agent.oci.signatures.sign`).
+has the same race). The signatures are made elsewhere (:mod:`agent.publish.sign`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from agent.codes import Code
 from agent.errors import SigningError
 from agent.oci.artifact import CREATED, EMPTY_JSON, EMPTY_TYPE, INDEX_TYPE, MANIFEST_TYPE
 from agent.oci.discover import MAX_SIGNATURE_MANIFEST_BYTES
-from agent.oci.pack import Packed
 from agent.oci.reference import Reference
 from agent.oci.signatures.discovery import (
     BUNDLE_ARTIFACT_TYPE,
@@ -32,6 +31,7 @@ from agent.oci.signatures.discovery import (
 )
 from agent.oci.signatures.legacy import LegacyLayer
 from agent.oci.signatures.payload import COSIGN_SIGN_PREDICATE
+from agent.publish.pack import Packed
 from agent.seccomp.render import digest as sha256_digest
 
 IMAGE_CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"

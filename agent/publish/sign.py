@@ -122,9 +122,9 @@ def _keyless(
     artifact: bool = False,
 ) -> bytes:
     """Sign through sigstore-python against ``config``'s Fulcio and Rekor, within its timeout."""
-    from agent.oci.signatures import _sigstore  # noqa: PLC0415 - sigstore only when signing keyless
+    from agent.publish import keyless  # noqa: PLC0415 - sigstore only when signing keyless
 
-    return _guarded(config.timeout_s, lambda: _sigstore.sign_keyless(
+    return _guarded(config.timeout_s, lambda: keyless.sign_keyless(
         payload_type=payload_type, payload=payload, identity_token=identity_token,
         artifact=artifact, trusted_root=config.trusted_root, fulcio_url=config.fulcio_url,
         rekor_url=config.rekor_url,
