@@ -68,7 +68,10 @@ class Daemon:
         self.loop.start()
         interval = watchdog_interval_s()
         try:
-            while not self._stop.wait(interval or 3600.0):
+            # A notification systemd could not take yet (its queue full) is retried each second.
+            while not self._stop.wait(min(interval or 3600.0, 1.0) if self._notifier.pending
+                                      else interval or 3600.0):
+                self._notifier.flush()
                 if interval and self.loop.alive(stale_after_s=2 * interval):
                     self._notifier.watchdog()
         finally:
