@@ -32,7 +32,7 @@ from agent.fsutil import (
     remove_stale_temps,
     unlink_at,
 )
-from agent.model.profile import ProfileKey
+from agent.model.profile import Kind, ProfileKey
 from agent.seccomp.render import digest
 
 log = logging.getLogger(__name__)
@@ -152,6 +152,29 @@ class SeccompBackend:
                     out[key] = None if data is None else digest(data)
         except BackendError:
             return dict.fromkeys(keys, "unreadable")
+        return out
+
+    def inventory(self) -> Mapping[ProfileKey, tuple[str, str]]:
+        """Every profile file in secprof's own subdirectory (the namespace it owns): what a lost
+        ledger is rebuilt from. Regular ``<valid name>.json`` files only."""
+        out: dict[ProfileKey, tuple[str, str]] = {}
+        try:
+            with self._opened(create=False) as fd:
+                if fd is None:
+                    return out
+                for name in sorted(os.listdir(fd)):
+                    stem = name.removesuffix(".json")
+                    if stem == name or name_problem(stem):
+                        continue
+                    try:
+                        data = read_at(fd, name, max_bytes=MAX_PROFILE_BYTES)
+                    except OSError:
+                        continue
+                    if data is not None:
+                        key = ProfileKey(Kind.SECCOMP, stem)
+                        out[key] = (digest(data), self.location(key))
+        except (BackendError, OSError) as exc:
+            log.error("cannot list %s: %s", self._dir, exc)
         return out
 
     def apply(self, batch: Batch) -> list[Result]:

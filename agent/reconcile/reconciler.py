@@ -22,7 +22,7 @@ from agent.errors import AgentError, BackendError, ManifestError
 from agent.model.desired import DesiredState
 from agent.model.profile import ProfileKey
 from agent.reconcile.driver import Built, Details, Driver
-from agent.reconcile.ledger import Entry, LedgerStore
+from agent.reconcile.ledger import UNCONFIRMED, Entry, Inventory, LedgerStore
 from agent.reconcile.plan import Planned, Step, make_plan
 from agent.reconcile.status import ProfileStatus, Report, State
 
@@ -76,7 +76,7 @@ class Reconciler:
     def reconcile(self, desired: DesiredState, *, check_drift: bool = True) -> Report:
         """Build, plan and apply driver by driver, saving the ledger after each."""
         started = self._clock()
-        before = self._ledger.load(repair=True)
+        before = self._recover(self._ledger.load(repair=True), desired)
         validated = {e.digest for e in before.values()}
         ledger = dict(before)
         parts: list[Part] = []
@@ -87,6 +87,45 @@ class Reconciler:
             parts.append(part)
         ev = Evaluation(desired=desired, ledger=before, parts=tuple(parts), started_at=started)
         return self._report(ev, results, ledger, applied=True, finished=self._clock())
+
+    def _recover(self, ledger: dict[ProfileKey, Entry], desired: DesiredState
+                 ) -> dict[ProfileKey, Entry]:
+        """Ownership a crash or a lost ledger would drop: the keys of an intent journal a killed
+        run left, and (the ledger unreadable) what is installed in secprof's own namespaces."""
+        out = dict(ledger)
+        if self._ledger.corrupt:
+            # Unknown origin: while any manifest file is unreadable it may be that one's, so it
+            # is held (never removed) until the desired state is complete again.
+            source = next(iter(sorted(desired.file_errors)), "")
+            for driver in self._drivers:
+                if not isinstance(driver.backend, Inventory):
+                    continue
+                for key, (digest, location) in driver.backend.inventory().items():
+                    if key.kind in driver.kinds and key not in out:
+                        origin = desired.profiles.get(key)
+                        out[key] = Entry(key=key, digest=digest, location=location,
+                                         source=origin.origin.file if origin else source,
+                                         installed_at=0.0)
+            log.error("the ledger was unreadable (%s); rebuilt %d entr(y/ies) from what is "
+                      "installed in secprof's own directories", self._ledger.corrupt, len(out),
+                      extra={"ERROR_CODE": "ledger-rebuilt"})
+        pending = self._ledger.pending()
+        for entry in pending:  # a run died between announcing writes and recording them
+            known = out.get(entry.key)
+            if known is None:
+                out[entry.key] = replace(entry, digest=UNCONFIRMED, installed_at=0.0)
+            elif known.digest != entry.digest:
+                out[entry.key] = replace(known, digest=UNCONFIRMED)
+        if pending:
+            log.warning("an interrupted run left %d pending write(s); they are re-checked now",
+                        len(pending))
+        if out != ledger or pending:
+            try:
+                self._ledger.save(out)
+                self._ledger.done()
+            except AgentError as exc:  # kept in memory; the journal stays for the next run
+                log.error("%s", exc, extra={"ERROR_CODE": exc.code})
+        return out
 
     def preview(self, ev: Evaluation) -> Report:
         """The report of a plan: what :meth:`reconcile` would do, nothing done."""
@@ -139,11 +178,21 @@ class Reconciler:
         )
         removals = tuple(p.key for p in part.plan if p.step is Step.REMOVE)
         batch = Batch(installs=installs, removals=removals)
+        backend = part.driver.backend
+        now = self._clock()
+        if installs:  # first the intent, durably: a crash after it loses no ownership
+            try:
+                self._ledger.intend(
+                    Entry(key=i.key, digest=i.digest, location=backend.location(i.key),
+                          source=_origin_file(part.built[i.key]), installed_at=now)
+                    for i in installs
+                )
+            except AgentError as exc:
+                keys = [i.key for i in installs] + list(removals)
+                return {key: Result(key=key, error=exc) for key in keys}
         results = self._run(part.driver, batch) if batch else {}
 
         before = dict(ledger)
-        now = self._clock()
-        backend = part.driver.backend
         for install in installs:
             if results[install.key].ok:
                 built = part.built[install.key]
@@ -163,7 +212,15 @@ class Reconciler:
             ):
                 ledger[planned.key] = replace(entry, source=built_or_error.origin.file)
         if ledger != before:
-            self._ledger.save(ledger)
+            try:
+                self._ledger.save(ledger)
+            except AgentError as exc:  # what was written stays owned through the intent
+                return {key: Result(key=key, error=AgentError(
+                            f"{exc.message}; the change was made, and the next run records it",
+                            code=exc.code, hint=exc.hint))
+                        if r.changed else r for key, r in results.items()}
+        if installs:
+            self._ledger.done()
         return results
 
     @staticmethod
@@ -320,3 +377,7 @@ def _directory_errors(desired: DesiredState) -> tuple[ManifestError, ...]:
     if desired.complete:
         return ()
     return tuple(e for e in desired.errors if e.code == "directory-unreadable")
+
+
+def _origin_file(built: Built | AgentError) -> str:
+    return built.origin.file if isinstance(built, Built) else ""
