@@ -150,3 +150,31 @@ def test_an_unwritable_state_dir_writes_nothing_and_says_so(host: Host) -> None:
     assert CountingBackend.calls == 0  # nothing written that could not be recorded
     assert not host.out.exists() or host.files() == []
 
+
+
+def test_a_symlinked_state_dir_is_refused_and_its_target_untouched(host: Host,
+                                                                    tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    host.state.symlink_to(elsewhere)
+    host.write("a")
+
+    report = host.run()
+
+    assert [p.error_code for p in report.profiles] == ["state-unwritable"]
+    assert os.listdir(elsewhere) == []
+    assert not host.out.exists() or host.files() == []
+
+
+def test_a_symlinked_oci_cache_dir_is_refused(tmp_path: Path) -> None:
+    from agent.errors import ResolveError  # noqa: PLC0415 - only this test needs the OCI side
+    from agent.oci.cache import OciCache  # noqa: PLC0415
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "oci").symlink_to(elsewhere)
+    cache = OciCache(tmp_path / "oci", max_entries=10, max_bytes=1 << 20, clock=lambda: 0.0)
+    with pytest.raises(ResolveError) as exc:
+        cache.content("sha256:" + "0" * 64)
+    assert exc.value.code == "cache-unavailable"
+    assert os.listdir(elsewhere) == []
