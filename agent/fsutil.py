@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import os
 import re
-import secrets
 import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -59,6 +57,8 @@ def confined(root: Path, *parts: str) -> Path:
 
 
 def sha256_hex(data: bytes) -> str:
+    import hashlib  # noqa: PLC0415 -- OpenSSL's import costs `secprof status` ~10 ms; it never hashes
+
     return hashlib.sha256(data).hexdigest()
 
 
@@ -199,7 +199,7 @@ def atomic_write_at(dir_fd: int, name: str, data: bytes, *, mode: int = 0o644,
     else:
         if not stat.S_ISREG(st.st_mode):
             raise NotRegularFile(errno.EINVAL, f"is {_kind(st.st_mode)}; not replacing it", name)
-    tmp = f".{name}.{secrets.token_hex(6)}{TEMP_SUFFIX}"
+    tmp = f".{name}.{os.urandom(6).hex()}{TEMP_SUFFIX}"  # not `secrets`: its import is slow
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
                  dir_fd=dir_fd)
     try:
