@@ -55,7 +55,6 @@ class SeccompBackend:
         self._dir = confined(root, subdir)
         self._proc_status = proc_status
         self._crash_point = crash_point
-        self._swept = False
 
     def relative(self, key: ProfileKey) -> str:
         """The profile's path relative to ``root``: what a pod names as ``localhostProfile``."""
@@ -111,11 +110,6 @@ class SeccompBackend:
         finally:
             os.close(root_fd)
         try:
-            if fd is not None and not self._swept:
-                self._swept = True
-                for name in remove_stale_temps(fd):
-                    log.warning("removed %s, a temp file an interrupted run left",
-                                self._dir / name)
             yield fd
         finally:
             if fd is not None:
@@ -153,6 +147,19 @@ class SeccompBackend:
         except BackendError:
             return dict.fromkeys(keys, "unreadable")
         return out
+
+    def sweep(self) -> list[str]:
+        """Remove the temp files killed runs left in the install directory (secprof's own
+        pattern only); the caller holds the state lock, so no run of ours is writing them."""
+        try:
+            with self._opened(create=False) as fd:
+                removed = [] if fd is None else remove_stale_temps(fd)
+        except (BackendError, OSError) as exc:
+            log.warning("cannot clean up %s: %s", self._dir, exc)
+            return []
+        for name in removed:
+            log.warning("removed %s, a temp file an interrupted run left", self._dir / name)
+        return removed
 
     def inventory(self) -> Mapping[ProfileKey, tuple[str, str]]:
         """Every profile file in secprof's own subdirectory (the namespace it owns): what a lost

@@ -80,6 +80,16 @@ class Inventory(Protocol):
         ...
 
 
+@runtime_checkable
+class Sweepable(Protocol):
+    """A backend whose directory can hold temp files of killed runs (see
+    :func:`agent.fsutil.remove_stale_temps`)."""
+
+    def sweep(self) -> list[str]:
+        """Remove them; their names."""
+        ...
+
+
 def state_error(action: str, path: Path, exc: OSError) -> AgentError:
     return AgentError(
         f"cannot {action} {path}: {exc.strerror or exc}", code="state-unwritable",
@@ -98,7 +108,6 @@ class LedgerStore:
         self._known: tuple[tuple[int, int, int], dict[ProfileKey, Entry]] | None = None
         # Why the ledger last read was unreadable (moved aside): the caller rebuilds it.
         self.corrupt: str = ""
-        self._swept = False
 
     def _identity(self) -> tuple[int, int, int] | None:
         try:
@@ -114,19 +123,27 @@ class LedgerStore:
         except FileNotFoundError:
             return None
         try:
-            if not self._swept:
-                self._sweep(fd)
             return read_at(fd, name, max_bytes=MAX_STATE_BYTES)
         finally:
             os.close(fd)
 
-    def _sweep(self, fd: int) -> None:
-        self._swept = True
+    def sweep(self) -> list[str]:
+        """Remove the temp files killed runs left in the state directory (secprof's own pattern
+        only). Only under the state lock: a read-only command must not race a writer."""
         try:
-            for name in remove_stale_temps(fd):
-                log.warning("removed %s, a temp file an interrupted run left", self._dir / name)
+            fd = open_dir(self._dir)
+        except OSError:
+            return []
+        try:
+            removed = remove_stale_temps(fd)
         except OSError as exc:
             log.warning("cannot clean up %s: %s", self._dir, exc.strerror or exc)
+            return []
+        finally:
+            os.close(fd)
+        for name in removed:
+            log.warning("removed %s, a temp file an interrupted run left", self._dir / name)
+        return removed
 
     def _write(self, name: str, data: bytes) -> None:
         try:

@@ -22,7 +22,7 @@ from agent.errors import AgentError, BackendError, ManifestError
 from agent.model.desired import DesiredState
 from agent.model.profile import ProfileKey
 from agent.reconcile.driver import Built, Details, Driver
-from agent.reconcile.ledger import UNCONFIRMED, Entry, Inventory, LedgerStore
+from agent.reconcile.ledger import UNCONFIRMED, Entry, Inventory, LedgerStore, Sweepable
 from agent.reconcile.plan import Planned, Step, make_plan
 from agent.reconcile.status import ProfileStatus, Report, State
 
@@ -60,6 +60,7 @@ class Reconciler:
         self._drivers = tuple(drivers)
         self._ledger = ledger
         self._clock = clock
+        self._swept = False
 
     def evaluate(
         self, desired: DesiredState, *, read_only: bool = False, check_drift: bool = True
@@ -76,6 +77,12 @@ class Reconciler:
     def reconcile(self, desired: DesiredState, *, check_drift: bool = True) -> Report:
         """Build, plan and apply driver by driver, saving the ledger after each."""
         started = self._clock()
+        if not self._swept:  # once per process: the leftovers of killed runs (we hold the lock)
+            self._swept = True
+            self._ledger.sweep()
+            for driver in self._drivers:
+                if isinstance(driver.backend, Sweepable):
+                    driver.backend.sweep()
         before = self._recover(self._ledger.load(repair=True), desired)
         validated = {e.digest for e in before.values()}
         ledger = dict(before)
