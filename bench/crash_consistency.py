@@ -1,8 +1,10 @@
 """Crash consistency: ``kill -9`` a real ``secprof apply`` at random points, then check the host.
 
 Each run changes the desired state (every profile's content flips, a few profiles appear or go),
-starts ``secprof apply``, kills it with SIGKILL after a random delay drawn from [0, one
-uninterrupted apply's duration], and then checks:
+starts ``secprof apply`` and kills it with SIGKILL: in odd runs after a random delay drawn from
+[0, one uninterrupted apply's duration] (anywhere, start-up included), in even runs a random
+delay in [0, a fifth of that] after the run announced its writes (the intent journal appeared),
+so that the write phase is hit often whatever the machine's load. Then it checks:
 
 * **no partial file where kubelet reads**: every ``<name>.json`` in the install directory is
   one whole profile (parses as JSON with a ``defaultAction``), and is byte-for-byte a version
@@ -87,6 +89,13 @@ def mutate(host: Host, rng: random.Random, desired: set[str], run: int) -> None:
         os.replace(tmp, host.profiles / f"{name}.yaml")
 
 
+def wait_for_writing(host: Host, proc: subprocess.Popen[bytes], deadline: float) -> None:
+    """Until the run announced its writes (the intent journal exists) or ended."""
+    intent = host.state / "intent.json"
+    while proc.poll() is None and not intent.exists() and time.monotonic() < deadline:
+        time.sleep(0.001)
+
+
 def landed(host: Host, before: dict[str, bytes]) -> str:
     names = os.listdir(host.installed) if host.installed.exists() else []
     if any(n.endswith(".secprof-tmp") for n in names):
@@ -127,7 +136,11 @@ def main() -> None:
             mutate(host, rng, desired, run)
             proc = subprocess.Popen([str(SECPROF), "apply", "--config", str(host.config)],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(rng.uniform(0, full))
+            if run % 2:  # anywhere in the run
+                time.sleep(rng.uniform(0, full))
+            else:  # in the window that matters: once the first write was announced
+                wait_for_writing(host, proc, deadline=time.monotonic() + 4 * full)
+                time.sleep(rng.uniform(0, full / 5))
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             where[landed(host, before)] += 1
@@ -154,7 +167,8 @@ def main() -> None:
                 {n.removesuffix(".json") for n in names} != desired)
 
         print(f"crash consistency: {args.runs} runs, {args.profiles} profiles (+1 a run), "
-              f"SIGKILL after uniform(0, {full:.2f} s), seed {args.seed}")
+              f"SIGKILL after uniform(0, {full:.2f} s) or once writing + "
+              f"uniform(0, {full / 5:.2f} s), seed {args.seed}")
         print(f"{'where the kill landed':<52} {'runs':>5}")
         for label, count in where.most_common():
             print(f"{label:<52} {count:>5}")

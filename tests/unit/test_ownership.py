@@ -178,3 +178,15 @@ def test_a_symlinked_oci_cache_dir_is_refused(tmp_path: Path) -> None:
         cache.content("sha256:" + "0" * 64)
     assert exc.value.code == "cache-unavailable"
     assert os.listdir(elsewhere) == []
+
+
+def test_fifos_planted_in_the_state_dir_do_not_hang_a_run(host: Host) -> None:
+    from agent.model.parsecache import CACHE_FILE, ParseCache  # noqa: PLC0415
+
+    host.write("a")
+    host.state.mkdir()
+    os.mkfifo(host.state / "ledger.json")
+    os.mkfifo(host.state / CACHE_FILE)
+    ParseCache(host.state)  # reads its file: refused without blocking, treated as empty
+    report = host.run()
+    assert [p.state for p in report.profiles] == [State.INSTALLED]
