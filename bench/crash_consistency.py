@@ -3,8 +3,9 @@
 Each run changes the desired state (every profile's content flips, a few profiles appear or go),
 starts ``secprof apply`` and kills it with SIGKILL: in odd runs after a random delay drawn from
 [0, one uninterrupted apply's duration] (anywhere, start-up included), in even runs a random
-delay in [0, a fifth of that] after the run announced its writes (the intent journal appeared),
-so that the write phase is hit often whatever the machine's load. Then it checks:
+delay in [0, a fifth of that] after the run announced its writes (the intent journal appeared)
+(or the install directory changed), so that the write phase is hit often whatever the machine's
+load. Then it checks:
 
 * **no partial file where kubelet reads**: every ``<name>.json`` in the install directory is
   one whole profile (parses as JSON with a ``defaultAction``), and is byte-for-byte a version
@@ -90,9 +91,13 @@ def mutate(host: Host, rng: random.Random, desired: set[str], run: int) -> None:
 
 
 def wait_for_writing(host: Host, proc: subprocess.Popen[bytes], deadline: float) -> None:
-    """Until the run announced its writes (the intent journal exists) or ended."""
+    """Until the run announced its writes (the intent journal exists) or began them (the install
+    directory changed: a temp file or a rename), or ended."""
     intent = host.state / "intent.json"
-    while proc.poll() is None and not intent.exists() and time.monotonic() < deadline:
+    mtime = host.installed.stat().st_mtime_ns
+    while proc.poll() is None and time.monotonic() < deadline:
+        if intent.exists() or host.installed.stat().st_mtime_ns != mtime:
+            return
         time.sleep(0.001)
 
 
@@ -164,7 +169,7 @@ def main() -> None:
                            - desired)
             second = host.apply()
             not_converged += bool(second.get("filesWritten")) or (
-                {n.removesuffix(".json") for n in names} != desired)
+                {n.removesuffix(".json") for n in names if n.endswith(".json")} != desired)
 
         print(f"crash consistency: {args.runs} runs, {args.profiles} profiles (+1 a run), "
               f"SIGKILL after uniform(0, {full:.2f} s) or once writing + "
