@@ -19,8 +19,9 @@ an optional ``hint`` that tells the operator what to do next::
     ├── ApiError              the status API refused a request (carries the HTTP status)
     └── DaemonUnavailable     the CLI cannot reach the daemon's socket (exit 69)
 
-Only the CLI entry point and the daemon entry point turn these into exit codes
-(:mod:`agent.cli.main`); everything else raises or records them.
+Every code is a member of :class:`agent.codes.Code`, the one registry, which also says the exit
+code each gives. Only the CLI entry point and the daemon entry point turn these into exit codes
+(:mod:`agent.cli.main`, by that registry); everything else raises or records them.
 """
 
 from __future__ import annotations
@@ -28,11 +29,13 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 
+from agent.codes import Code
+
 
 class AgentError(Exception):
     """Base class: an error the agent understands and can explain to an operator."""
 
-    default_code = "agent-error"
+    default_code = Code.AGENT_ERROR
 
     def __init__(self, message: str, *, code: str | None = None, hint: str = "") -> None:
         super().__init__(message)
@@ -52,11 +55,11 @@ class AgentError(Exception):
 
 
 class UsageError(AgentError):
-    default_code = "usage"
+    default_code = Code.USAGE
 
 
 class ConfigError(AgentError):
-    default_code = "config-invalid"
+    default_code = Code.CONFIG_INVALID
 
 
 class ManifestError(AgentError):
@@ -67,7 +70,7 @@ class ManifestError(AgentError):
     ``spec.syscalls[3].action``.
     """
 
-    default_code = "manifest-invalid"
+    default_code = Code.MANIFEST_INVALID
 
     def __init__(
         self,
@@ -103,15 +106,15 @@ class ManifestError(AgentError):
 
 
 class ResolveError(AgentError):
-    default_code = "resolve-failed"
+    default_code = Code.RESOLVE_FAILED
 
 
 class ValidationError(AgentError):
-    default_code = "profile-invalid"
+    default_code = Code.PROFILE_INVALID
 
 
 class RegistryError(AgentError):
-    default_code = "registry-error"
+    default_code = Code.REGISTRY_ERROR
 
 
 class RegistryUnreachable(RegistryError):
@@ -122,21 +125,21 @@ class RegistryUnreachable(RegistryError):
     is an answer, and never falls back.
     """
 
-    default_code = "registry-unreachable"
+    default_code = Code.REGISTRY_UNREACHABLE
 
 
 class VerificationError(AgentError):
-    default_code = "signature-invalid"
+    default_code = Code.SIGNATURE_INVALID
 
 
 class SigningError(AgentError):
-    default_code = "signing-failed"
+    default_code = Code.SIGNING_FAILED
 
 
 class BackendError(AgentError):
     """A host mutation failed; carries what ran and what it said."""
 
-    default_code = "backend-failed"
+    default_code = Code.BACKEND_FAILED
 
     def __init__(
         self,
@@ -161,7 +164,7 @@ class ApiError(AgentError):
     client raises it when the daemon answered that way, so both ends speak the same error.
     """
 
-    default_code = "api-error"
+    default_code = Code.API_ERROR
 
     def __init__(self, status: int, message: str, *, code: str | None = None,
                  hint: str = "") -> None:
@@ -170,7 +173,7 @@ class ApiError(AgentError):
 
 
 class DaemonUnavailable(AgentError):
-    default_code = "daemon-unavailable"
+    default_code = Code.DAEMON_UNAVAILABLE
 
 
 def did_you_mean(word: str, choices: Sequence[str]) -> str:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.api.wire import JSON_TYPE
+from agent.codes import Code
 from agent.errors import AgentError, ApiError, DaemonUnavailable
 
 MAX_REPLY_BYTES = 64 * 1024 * 1024  # far above any real answer; a bound all the same
@@ -85,7 +86,7 @@ def api_error(reply: Reply) -> ApiError:
         error = {}
     return ApiError(reply.status, str(error.get("message") or f"the daemon answered "
                                       f"HTTP {reply.status}"),
-                    code=str(error.get("code") or "api-error"), hint=str(error.get("hint", "")))
+                    code=str(error.get("code") or Code.API_ERROR), hint=str(error.get("hint", "")))
 
 
 class Client:
@@ -123,7 +124,7 @@ class Client:
             doc = None
         if not isinstance(doc, dict):
             raise AgentError(f"the daemon answered {target} with HTTP {status} and no JSON "
-                             "object", code="bad-reply")
+                             "object", code=Code.BAD_REPLY)
         return Reply(status=status, doc=doc)
 
     def get(self, target: str) -> dict[str, Any]:

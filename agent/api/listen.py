@@ -24,6 +24,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent.codes import Code
 from agent.errors import AgentError, ConfigError
 
 DIR_MODE = 0o750
@@ -140,10 +141,10 @@ def _clear_stale(path: Path) -> None:
         return
     except OSError as exc:  # a timeout means a full backlog: somebody is alive there
         raise AgentError(f"cannot tell whether a daemon is answering on {path}: {exc}",
-                         code="socket-in-use") from None
+                         code=Code.SOCKET_IN_USE) from None
     finally:
         probe.close()
-    raise AgentError(f"another secprof daemon is answering on {path}", code="socket-in-use",
+    raise AgentError(f"another secprof daemon is answering on {path}", code=Code.SOCKET_IN_USE,
                      hint="stop it first (systemctl stop secprof), or set [agent] socket to "
                           "another path")
 
@@ -162,7 +163,7 @@ def listen(path: Path, gid: int, *, backlog: int = 64) -> tuple[socket.socket, S
         _clear_stale(path)
         private = Path(tempfile.mkdtemp(prefix=".bind-", dir=path.parent))  # mode 0700
     except OSError as exc:
-        raise AgentError(f"cannot prepare socket {path}: {exc}", code="socket-setup-failed",
+        raise AgentError(f"cannot prepare socket {path}: {exc}", code=Code.SOCKET_SETUP_FAILED,
                          hint="the daemon must run as root") from None
     staged = private / "s"
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -176,11 +177,11 @@ def listen(path: Path, gid: int, *, backlog: int = 64) -> tuple[socket.socket, S
     except FileExistsError:
         sock.close()
         raise AgentError(f"{path} appeared while secprof was binding it; is another daemon "
-                         "starting?", code="socket-in-use") from None
+                         "starting?", code=Code.SOCKET_IN_USE) from None
     except OSError as exc:
         sock.close()
         raise AgentError(f"cannot create socket {path}: {exc}",
-                         code="socket-setup-failed") from None
+                         code=Code.SOCKET_SETUP_FAILED) from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(staged)

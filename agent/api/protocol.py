@@ -21,6 +21,7 @@ from http import HTTPStatus
 from typing import Any
 
 from agent.api.wire import JSON_TYPE
+from agent.codes import Code
 from agent.errors import ApiError
 
 
@@ -97,7 +98,7 @@ _HEAD_END = re.compile(rb"\r?\n\r?\n")
 _DIGITS = re.compile(r"[0-9]{1,10}")
 
 
-def _bad(message: str, status: int = 400, code: str = "bad-request") -> ApiError:
+def _bad(message: str, status: int = 400, code: Code = Code.BAD_REQUEST) -> ApiError:
     return ApiError(status, message, code=code)
 
 
@@ -112,9 +113,9 @@ def parse_head(head: bytes, limits: Limits) -> tuple[Request, int]:
     method, target, major, minor = match.groups()
     if major != "1":
         raise _bad(f"HTTP/{major}.{minor} is not supported; use HTTP/1.1", 505,
-                   "http-version-not-supported")
+                   Code.HTTP_VERSION_NOT_SUPPORTED)
     if len(lines) - 1 > limits.max_headers:
-        raise _bad("too many header fields", 431, "headers-too-large")
+        raise _bad("too many header fields", 431, Code.HEADERS_TOO_LARGE)
 
     headers: dict[str, str] = {}
     for line in lines[1:]:
@@ -137,7 +138,7 @@ def parse_head(head: bytes, limits: Limits) -> tuple[Request, int]:
         raise _bad("HTTP/1.1 requests must have a Host header (any value will do)")
     if "transfer-encoding" in headers:
         raise _bad("transfer codings are not supported; send a Content-Length", 411,
-                   "length-required")
+                   Code.LENGTH_REQUIRED)
     raw_length = headers.get("content-length", "0")
     if not _DIGITS.fullmatch(raw_length):
         raise _bad(f"malformed Content-Length {raw_length[:20]!r}")
@@ -164,7 +165,7 @@ def read_request(conn: socket.socket, limits: Limits) -> Request | None:
     try:
         while (end := _HEAD_END.search(buf)) is None:
             if len(buf) > limits.max_head_bytes:
-                raise _bad("request head too large", 431, "headers-too-large")
+                raise _bad("request head too large", 431, Code.HEADERS_TOO_LARGE)
             chunk = _recv(conn, deadline)
             if not chunk:
                 if not buf:
@@ -172,11 +173,11 @@ def read_request(conn: socket.socket, limits: Limits) -> Request | None:
                 raise _bad("the request ended before its head was complete")
             buf += chunk
         if end.start() > limits.max_head_bytes:
-            raise _bad("request head too large", 431, "headers-too-large")
+            raise _bad("request head too large", 431, Code.HEADERS_TOO_LARGE)
         request, length = parse_head(buf[: end.start()], limits)
         if length > limits.max_body_bytes:
             raise _bad(f"request body of {length} bytes is too large (at most "
-                       f"{limits.max_body_bytes})", 413, "body-too-large")
+                       f"{limits.max_body_bytes})", 413, Code.BODY_TOO_LARGE)
         body = buf[end.end():]
         while len(body) < length:
             chunk = _recv(conn, deadline)
@@ -185,7 +186,7 @@ def read_request(conn: socket.socket, limits: Limits) -> Request | None:
             body += chunk
     except TimeoutError:
         raise _bad(f"request not complete within {limits.read_timeout_s:g} s", 408,
-                   "request-timeout") from None
+                   Code.REQUEST_TIMEOUT) from None
     # Anything past Content-Length would be a second request; one per connection is the rule.
     return Request(method=request.method, path=request.path, query=request.query,
                    headers=request.headers, body=body[:length])

@@ -27,6 +27,7 @@ from agent.api.listen import Peer
 from agent.api.protocol import Request, Response, error_response, json_response
 from agent.api.schema import error_json, profile_json, report_json
 from agent.api.wire import DEFAULT_WAIT_S, MAX_WAIT_S, METRICS_TYPE, SCHEMA_VERSION
+from agent.codes import Code
 from agent.daemon.state import Control, Outcome, Snapshot
 from agent.errors import ApiError, did_you_mean
 from agent.model.profile import Kind, ProfileKey
@@ -61,15 +62,15 @@ def _query(raw: str, allowed: tuple[str, ...]) -> dict[str, str]:
         pairs = parse_qsl(raw, keep_blank_values=True, strict_parsing=True,
                           max_num_fields=len(allowed) + 1, errors="strict")
     except ValueError:
-        raise ApiError(400, "malformed query string", code="bad-query") from None
+        raise ApiError(400, "malformed query string", code=Code.BAD_QUERY) from None
     out: dict[str, str] = {}
     for name, value in pairs:
         if name not in allowed:
             takes = f"; it takes {', '.join(allowed)}" if allowed else "; it takes none"
             raise ApiError(400, f"unknown query parameter {_shown(name)}"
-                           f"{did_you_mean(name, allowed)}{takes}", code="bad-query")
+                           f"{did_you_mean(name, allowed)}{takes}", code=Code.BAD_QUERY)
         if name in out:
-            raise ApiError(400, f"query parameter {name!r} given twice", code="bad-query")
+            raise ApiError(400, f"query parameter {name!r} given twice", code=Code.BAD_QUERY)
         out[name] = value
     return out
 
@@ -84,14 +85,18 @@ def _wait(query: Mapping[str, str]) -> float:
         value = math.nan
     if not (math.isfinite(value) and 0 < value <= MAX_WAIT_S):
         raise ApiError(400, f"timeout must be a number of seconds in (0, {MAX_WAIT_S:g}], "
-                       f"got {_shown(raw)}", code="bad-query")
+                       f"got {_shown(raw)}", code=Code.BAD_QUERY)
     return value
+
+
+# The code of a failed request whose outcome names none.
+_FAILED = {"reconcile": Code.RECONCILE_FAILED, "reload": Code.RELOAD_FAILED}
 
 
 def _ready_report(snapshot: Snapshot) -> Report:
     if snapshot.report is None:
         raise ApiError(503, "the daemon has not finished its first reconcile yet",
-                       code="not-ready", hint="try again shortly, or wait with "
+                       code=Code.NOT_READY, hint="try again shortly, or wait with "
                        "'secprof is-ready'")
     return snapshot.report
 
@@ -108,15 +113,15 @@ class Api:
         try:
             segments = [unquote(s, errors="strict") for s in request.path.split("/")[1:]]
         except UnicodeDecodeError:
-            raise ApiError(400, "the path is not valid UTF-8", code="bad-request") from None
+            raise ApiError(400, "the path is not valid UTF-8", code=Code.BAD_REQUEST) from None
         route = self._route(segments)
         if route is None:
             raise ApiError(404, f"no endpoint {_shown(request.path)}; see /v1/status, "
-                           "/v1/profiles, /metrics", code="not-found")
+                           "/v1/profiles, /metrics", code=Code.NOT_FOUND)
         if request.method not in route.methods:
             error = ApiError(405, f"{_shown(request.method)} is not allowed on "
                              f"{request.path}; use {' or '.join(route.methods)}",
-                             code="method-not-allowed")
+                             code=Code.METHOD_NOT_ALLOWED)
             return error_response(error, (("Allow", ", ".join(route.methods)),))
         return route.handler(_query(request.query, route.params), peer)
 
@@ -148,7 +153,7 @@ class Api:
     def _readyz(self, query: Mapping[str, str], peer: Peer) -> Response:
         if self._control.snapshot().ready:
             return json_response(200, {"schema_version": SCHEMA_VERSION, "ready": True})
-        error = {"code": "not-ready", "message": "the first reconcile has not finished"}
+        error = {"code": Code.NOT_READY, "message": "the first reconcile has not finished"}
         return json_response(503, {"schema_version": SCHEMA_VERSION, "ready": False,
                                    "error": error})
 
@@ -189,14 +194,14 @@ class Api:
             except ValueError:
                 raise ApiError(400, f"unknown kind {_shown(query['kind'])}"
                                f"{did_you_mean(query['kind'].lower(), _kind_choices())}",
-                               code="unknown-kind") from None
+                               code=Code.UNKNOWN_KIND) from None
         states: set[str] | None = None
         if "state" in query:  # e.g. state=Error,Stale: what `secprof status` summarises
             states = {s for s in query["state"].split(",") if s}
             unknown = sorted(states - {s.value for s in State})
             if unknown:
                 raise ApiError(400, f"unknown state {_shown(unknown[0])}; one of "
-                               f"{', '.join(s.value for s in State)}", code="bad-query")
+                               f"{', '.join(s.value for s in State)}", code=Code.BAD_QUERY)
         snap = self._control.snapshot()
         report = _ready_report(snap)
         profiles = [profile_json(p) for p in report.profiles if kind in (None, p.key.kind)
@@ -211,7 +216,7 @@ class Api:
         except ValueError:
             raise ApiError(404, f"unknown kind {_shown(kind_text)}"
                            f"{did_you_mean(kind_text.lower(), _kind_choices())}",
-                           code="unknown-kind") from None
+                           code=Code.UNKNOWN_KIND) from None
         snap = self._control.snapshot()
         key = ProfileKey(kind, name)
         for status in _ready_report(snap).profiles:
@@ -220,7 +225,7 @@ class Api:
                                            "reconciledAt": snap.last_reconcile_at,
                                            "profile": profile_json(status, detail=True)})
         raise ApiError(404, f"no {kind.value} named {_shown(name)} in the last reconcile",
-                       code="profile-not-found")
+                       code=Code.PROFILE_NOT_FOUND)
 
     def _metrics(self, query: Mapping[str, str], peer: Peer) -> Response:
         text = metrics.render(self._control.snapshot())
@@ -231,7 +236,7 @@ class Api:
         if peer.uid != 0:
             log.warning("%s refused: %s is not root", what, peer)
             raise ApiError(403, f"{what} needs root; this request came from uid {peer.uid}",
-                           code="forbidden", hint=f"run it as root: sudo secprof {what}")
+                           code=Code.FORBIDDEN, hint=f"run it as root: sudo secprof {what}")
         wait = _wait(query)
         log.info("%s requested by %s (waiting up to %g s)", what, peer, wait)
         started = time.monotonic()
@@ -247,6 +252,6 @@ class Api:
         }
         if outcome.ok:
             return json_response(200, doc)
-        doc["error"] = {"code": outcome.code or f"{what}-failed",
+        doc["error"] = {"code": outcome.code or _FAILED[what],
                         "message": outcome.message or f"{what} did not succeed"}
         return json_response(409, doc)

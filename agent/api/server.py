@@ -36,12 +36,13 @@ from pathlib import Path
 from agent.api.listen import Peer, SocketFile, listen, peer_credentials, resolve_group
 from agent.api.protocol import Limits, Request, Response, encode, error_response, read_request
 from agent.api.routes import Api
+from agent.codes import Code
 from agent.daemon.state import Control
 from agent.errors import AgentError, ApiError
 
 log = logging.getLogger(__name__)
 
-_BUSY = ApiError(503, "too many connections; try again shortly", code="busy")
+_BUSY = ApiError(503, "too many connections; try again shortly", code=Code.BUSY)
 
 
 class ApiServer:
@@ -81,7 +82,7 @@ class ApiServer:
             self._listener.close()
             self._socket_file.remove()
             raise AgentError(f"cannot start the status API: {exc}",
-                             code="socket-setup-failed") from None
+                             code=Code.SOCKET_SETUP_FAILED) from None
         self._thread = threading.Thread(target=self._serve, args=(self._listener, self._wake[0]),
                                         name="secprof-api", daemon=True)
         self._thread.start()
@@ -221,7 +222,7 @@ class ApiServer:
             log.exception("status API: %s %s from %s failed", request and request.method,
                           request and request.path, peer)
             response = error_response(ApiError(500, "internal error; see the daemon's log",
-                                               code="internal"))
+                                               code=Code.INTERNAL))
         self._send(conn, response, request, peer)
         log.debug("%s %s from %s: %d in %.3f s", request and request.method,
                   request and request.path, peer, response.status, time.monotonic() - started)

@@ -13,6 +13,7 @@ from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from agent.backends.base import Availability, Batch, Probe, Result
+from agent.codes import Code
 from agent.errors import AgentError, BackendError
 from agent.model.desired import DesiredState
 from agent.model.profile import Kind, Origin, ProfileKey
@@ -97,7 +98,7 @@ class FakeDriver:
         out: dict[ProfileKey, Built | AgentError] = {}
         for key, profile in desired.of_kinds(self.kinds).items():
             if key.name in self._broken:
-                out[key] = BackendError(f"{key} does not render", code="backend-failed")
+                out[key] = BackendError(f"{key} does not render", code=Code.BACKEND_FAILED)
                 continue
             body = profile.body if isinstance(profile, FakeProfile) else ""
             content = json.dumps({"kind": key.kind.value, "name": key.name, "body": body},

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 from agent.backends.base import Availability, Batch, Install, Probe, Result
+from agent.codes import Code
 from agent.errors import BackendError
 from agent.fsutil import (
     NotRegularFile,
@@ -49,7 +50,7 @@ class SeccompBackend:
         ``"written:<name>"`` between a temp file and its rename."""
         problem = name_problem(subdir)
         if problem:  # the config already refused it; this is the second fence
-            raise BackendError(f"[seccomp] subdir {problem}", code="config-invalid")
+            raise BackendError(f"[seccomp] subdir {problem}", code=Code.CONFIG_INVALID)
         self._root = root
         self._subdir = subdir
         self._dir = confined(root, subdir)
@@ -99,7 +100,7 @@ class SeccompBackend:
             return
         except OSError as exc:
             raise BackendError(f"cannot create or open {self._root}: {exc.strerror or exc}",
-                               code="write-failed",
+                               code=Code.WRITE_FAILED,
                                hint="check [seccomp] root and that secprof runs as root") from None
         try:
             fd = open_subdir(root_fd, self._subdir, create=create)
@@ -120,11 +121,11 @@ class SeccompBackend:
         if isinstance(exc, NotADirectoryError):
             return BackendError(
                 f"{path} is a symlink or not a directory; secprof writes only into a real "
-                "directory of its own", code="unsafe-directory",
+                "directory of its own", code=Code.UNSAFE_DIRECTORY,
                 hint="remove it; secprof creates the directory itself",
             )
         return BackendError(f"cannot create or open {path}: {exc.strerror or exc}",
-                            code="write-failed",
+                            code=Code.WRITE_FAILED,
                             hint="check [seccomp] root and that secprof runs as root")
 
     def actual(self, keys: Iterable[ProfileKey]) -> Mapping[ProfileKey, str | None]:
@@ -207,7 +208,7 @@ class SeccompBackend:
         except NotRegularFile as exc:
             return Result(key=install.key, error=BackendError(
                 f"{path} {exc.strerror}; secprof replaces only regular files",
-                code="unsafe-target", hint="remove it; secprof then writes the profile there"))
+                code=Code.UNSAFE_TARGET, hint="remove it; secprof then writes the profile there"))
         except OSError:
             pass  # unreadable or oversized: replaced below
         crash = self._crash_point
@@ -216,11 +217,11 @@ class SeccompBackend:
                             before_rename=(lambda: crash(f"written:{name}")) if crash else None)
         except NotRegularFile as exc:
             return Result(key=install.key, error=BackendError(
-                f"{path} {exc.strerror}", code="unsafe-target"))
+                f"{path} {exc.strerror}", code=Code.UNSAFE_TARGET))
         except OSError as exc:
             return Result(key=install.key, error=BackendError(
                 f"cannot write {path}: {exc.strerror or exc}; the previous file is unchanged",
-                code="write-failed",
+                code=Code.WRITE_FAILED,
             ))
         return Result(key=install.key, changed=True)
 
@@ -230,8 +231,8 @@ class SeccompBackend:
             removed = unlink_at(fd, self._file(key))
         except NotRegularFile as exc:
             return Result(key=key, error=BackendError(
-                f"{path} {exc.strerror}", code="remove-failed"))
+                f"{path} {exc.strerror}", code=Code.REMOVE_FAILED))
         except OSError as exc:
             return Result(key=key, error=BackendError(
-                f"cannot remove {path}: {exc.strerror or exc}", code="remove-failed"))
+                f"cannot remove {path}: {exc.strerror or exc}", code=Code.REMOVE_FAILED))
         return Result(key=key, changed=removed)

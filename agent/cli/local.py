@@ -10,6 +10,7 @@ from agent import app
 from agent.api.schema import SCHEMA_VERSION, error_json, report_json
 from agent.cli.main import EXIT_OK, EXIT_PROFILE_ERROR
 from agent.cli.output import emit_json, print_report, table
+from agent.codes import Code
 from agent.config import Config, load
 from agent.errors import AgentError, ResolveError
 from agent.model.manifests import load_paths
@@ -64,7 +65,7 @@ def cmd_resolve(args: argparse.Namespace) -> int:
     if found is None:
         raise ResolveError(
             f"no SeccompProfile named {args.name!r} in {config.agent.profiles_dir}",
-            code="profile-not-found",
+            code=Code.PROFILE_NOT_FOUND,
         )
     if isinstance(found, AgentError):
         raise found
@@ -121,7 +122,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         if isinstance(result, SeccompBuild | Built):
             warnings.extend(result.warnings)
         elif isinstance(result, ResolveError) and isinstance(profile, SeccompProfile) and (
-            result.code in ("base-not-found", "oci-unsupported")
+            result.code in (Code.BASE_NOT_FOUND, Code.OCI_UNSUPPORTED)
         ):
             # The base is outside what was given: check the profile on its own.
             warnings.append(f"{result.message}; the chain was not checked")

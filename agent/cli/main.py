@@ -15,14 +15,15 @@ from typing import Any
 
 from agent import __version__
 from agent.api.wire import DEFAULT_WAIT_S, MAX_WAIT_S
-from agent.errors import AgentError, ConfigError, DaemonUnavailable, UsageError
+from agent.codes import Exit, exit_status
+from agent.errors import AgentError, UsageError
 
-EXIT_OK = 0
-EXIT_PROFILE_ERROR = 1  # the command ran; some profile (or input) is in error
-EXIT_USAGE = 2
-EXIT_UNAVAILABLE = 69  # EX_UNAVAILABLE: the daemon cannot be reached
-EXIT_SOFTWARE = 70  # EX_SOFTWARE: a bug in secprof
-EXIT_CONFIG = 78  # EX_CONFIG
+# The exit codes are defined with the error codes (agent/codes.py); these names are what the
+# subcommands return.
+EXIT_OK = int(Exit.OK)
+EXIT_PROFILE_ERROR = int(Exit.ERROR)  # the command ran; some profile (or input) is in error
+EXIT_USAGE = int(Exit.USAGE)
+EXIT_SOFTWARE = int(Exit.SOFTWARE)
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -184,18 +185,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_USAGE
         code: int = args.handler(args)
         return code
-    except UsageError as exc:
+    except AgentError as exc:  # the error's code decides the exit code (agent/codes.py)
         _print_error(exc)
-        return EXIT_USAGE
-    except ConfigError as exc:
-        _print_error(exc)
-        return EXIT_CONFIG
-    except DaemonUnavailable as exc:
-        _print_error(exc)
-        return EXIT_UNAVAILABLE
-    except AgentError as exc:
-        _print_error(exc)
-        return EXIT_PROFILE_ERROR
+        return exit_status(exc.code)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agent.codes import Code
 from agent.config import Config
 from agent.errors import AgentError, SigningError, UsageError
 from agent.oci.reference import Reference
@@ -104,7 +105,7 @@ def _load_key(path: Path, environ: Mapping[str, str]) -> ec.EllipticCurvePrivate
         return load_signing_key(pem, None if password is None else password.encode())
     except SigningError as exc:
         hint = exc.hint
-        if exc.code == "signing-key-password" and password is None:
+        if exc.code == Code.SIGNING_KEY_PASSWORD and password is None:
             hint = f"the key is encrypted: put its password in ${PASSWORD_ENV}"
         raise SigningError(f"--key {path}: {exc.message}", code=exc.code, hint=hint) from None
 
@@ -188,7 +189,7 @@ def _keyless_config(config: Config) -> KeylessConfig:
                 else TrustRoot.production())
     except AgentError as exc:
         raise SigningError(f"[signing] trusted_root: {exc.message}",
-                           code="signing-unavailable") from None
+                           code=Code.SIGNING_UNAVAILABLE) from None
     return KeylessConfig(fulcio_url=section.fulcio_url, rekor_url=section.rekor_url,
                          trusted_root=root, timeout_s=section.timeout_s)
 
@@ -202,6 +203,6 @@ def _certified(material: LegacyLayer | bytes) -> str:
     cert = (parse_bundle(material).certificate if isinstance(material, bytes)
             else parse_annotations(material.annotations).certificate)
     if cert is None:
-        raise SigningError("keyless signing returned no certificate", code="signing-failed")
+        raise SigningError("keyless signing returned no certificate", code=Code.SIGNING_FAILED)
     return f"{', '.join(identity.identities(cert))} ({identity.issuer(cert)})"
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from agent import __version__
+from agent.codes import Code
 from agent.config import Config
 from agent.daemon.engine import Engine, summary
 from agent.daemon.state import Outcome, Snapshot
@@ -104,11 +105,11 @@ class Loop:
         waiter = _Waiter()
         with self._cond:
             if self._stopping:
-                return Outcome(ok=False, message="the daemon is stopping", code="stopping")
+                return Outcome(ok=False, message="the daemon is stopping", code=Code.STOPPING)
             queue.append(waiter)
             self._cond.notify()
         if not waiter.done.wait(timeout_s):
-            return Outcome(ok=False, code="timeout", message=f"no result within {timeout_s:.0f} "
+            return Outcome(ok=False, code=Code.TIMEOUT, message=f"no result within {timeout_s:.0f} "
                            "s; the request stays queued")
         return waiter.outcome
 
@@ -154,7 +155,7 @@ class Loop:
         with self._cond:
             for waiter in self._reconcile_waiters + self._reload_waiters:
                 waiter.outcome = Outcome(ok=False, message="the daemon is stopping",
-                                         code="stopping")
+                                         code=Code.STOPPING)
                 waiter.done.set()
 
     def _next_job(self) -> str | None:
@@ -194,7 +195,7 @@ class Loop:
             result = self._engine.reconcile(full=full)
         except Exception as exc:  # a bug: keep serving, say so, try again at the next trigger
             log.exception("reconcile failed unexpectedly")
-            outcome = Outcome(ok=False, code="internal-error",
+            outcome = Outcome(ok=False, code=Code.INTERNAL_ERROR,
                               message=f"internal error: {type(exc).__name__}: {exc}")
         else:
             self._snapshot = replace(
@@ -207,7 +208,7 @@ class Loop:
             else:
                 self._notifier.status(status)
             outcome = Outcome(ok=result.report.ok, report=result.report,
-                              code="" if result.report.ok else "profiles-in-error",
+                              code="" if result.report.ok else Code.PROFILES_IN_ERROR,
                               message="" if result.report.ok else "some profiles are in error")
         with self._cond:
             self._handled = covered

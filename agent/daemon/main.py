@@ -16,6 +16,7 @@ from types import FrameType
 
 from agent import __version__
 from agent.api.server import ApiServer
+from agent.codes import Code
 from agent.config import Config, load
 from agent.daemon.engine import Engine
 from agent.daemon.loop import Loop
@@ -91,7 +92,7 @@ def _prepare(profiles_dir: Path) -> None:
         ensure_dir(profiles_dir)
     except OSError as exc:
         log.error("cannot create the desired-state directory %s: %s", profiles_dir,
-                  exc.strerror or exc, extra={"ERROR_CODE": "directory-unreadable"})
+                  exc.strerror or exc, extra={"ERROR_CODE": Code.DIRECTORY_UNREADABLE})
 
 
 def run(config_path: Path | None) -> int:

@@ -29,6 +29,7 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 
+from agent.codes import Code
 from agent.model.manifests import is_candidate
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ class Watcher:
         except OSError as exc:  # the directory is missing or unreadable
             log.error("cannot watch %s (%s): changes are seen at the next periodic resync",
                       self._directory, exc.strerror or exc,
-                      extra={"ERROR_CODE": "directory-unreadable"})
+                      extra={"ERROR_CODE": Code.DIRECTORY_UNREADABLE})
             return
         log.info("watching %s", self._directory)
 

@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
+from agent.codes import Code
 from agent.errors import ManifestError
 from agent.model.parsecache import ParseCache
 from agent.model.profile import Kind, Origin, Profile, ProfileKey
@@ -92,7 +93,7 @@ class Collector:
                     self.key_error(key, ManifestError(
                         f"{key} is defined more than once ({where}); none of them is applied",
                         file=origin.display, index=origin.index, field="metadata.name",
-                        code="duplicate-profile",
+                        code=Code.DUPLICATE_PROFILE,
                         hint="keep exactly one document per kind and name",
                     ))
         profiles = {p.key: p for p in self.profiles if p.key not in self.key_errors}

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
+from agent.codes import Code
 from agent.errors import ManifestError, did_you_mean
 from agent.fsutil import name_problem, sha256_hex
 from agent.model.decode import DocContext, Node
@@ -64,7 +65,7 @@ def _parse_into(
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         out.file_error(rel, ManifestError(
-            f"not UTF-8 text (byte {exc.start})", file=display, code="file-unreadable"
+            f"not UTF-8 text (byte {exc.start})", file=display, code=Code.FILE_UNREADABLE
         ))
         return
     try:
@@ -80,7 +81,7 @@ def _parse_into(
                     _load_document(doc, Origin(file=rel, display=display, index=index), out)
     except SyntaxProblem as problem:
         out.file_error(rel, ManifestError(
-            problem.message, file=display, index=problem.index, code="syntax-error"
+            problem.message, file=display, index=problem.index, code=Code.SYNTAX_ERROR
         ))
 
 
@@ -90,7 +91,7 @@ def _load_plain_json(doc: Any, name: str, origin: Origin, out: Collector) -> Non
     if problem:
         out.file_error(origin.file, ManifestError(
             f"file name gives the profile name, and {problem}", file=origin.display,
-            code="name-invalid",
+            code=Code.NAME_INVALID,
         ))
         return
     key = ProfileKey(Kind.SECCOMP, name)
@@ -124,7 +125,7 @@ def _identity(node: Node) -> ProfileKey:
     name_node = meta.child("name", meta.value["name"])
     problem = name_problem(name_node.value)
     if problem:
-        name_node.fail(problem, code="name-invalid")
+        name_node.fail(problem, code=Code.NAME_INVALID)
     return ProfileKey(kind, name_node.value)
 
 
@@ -144,7 +145,7 @@ def _load_document(doc: Any, origin: Origin, out: Collector) -> None:
         if parser is None:
             fields["kind"].fail(
                 f"{key.kind.value} is not supported by this version of secprof yet",
-                code="kind-unsupported",
+                code=Code.KIND_UNSUPPORTED,
             )
         profile = parser(fields["spec"], key, origin)
     except ManifestError as exc:

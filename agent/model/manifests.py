@@ -23,6 +23,7 @@ import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from agent.codes import Code
 from agent.errors import ManifestError
 from agent.fsutil import sha256_hex
 from agent.model.desired import Collector, DesiredState
@@ -104,7 +105,7 @@ def load_directory(
     except OSError as exc:
         out.errors.append(ManifestError(
             f"cannot read the desired-state directory: {exc.strerror or exc}",
-            file=str(directory), code="directory-unreadable",
+            file=str(directory), code=Code.DIRECTORY_UNREADABLE,
             hint="nothing installed is removed until the directory can be read again",
         ))
         return out.freeze(complete=False)
@@ -132,7 +133,7 @@ def load_paths(paths: Sequence[Path]) -> DesiredState:
             except OSError as exc:
                 out.errors.append(ManifestError(
                     f"cannot read directory: {exc.strerror or exc}", file=str(path),
-                    code="directory-unreadable",
+                    code=Code.DIRECTORY_UNREADABLE,
                 ))
                 continue
             for rel, file_path in entries:
@@ -165,7 +166,7 @@ def _walk(root: Path, out: Collector, label: str) -> Iterator[tuple[str, Path]]:
                     if is_candidate(entry.name):
                         out.file_error(rel, ManifestError(
                             "symlink points outside the desired-state directory; not followed",
-                            file=f"{label}/{rel}", code="symlink-escapes",
+                            file=f"{label}/{rel}", code=Code.SYMLINK_ESCAPES,
                         ))
                     continue
             if entry.is_dir():
@@ -186,12 +187,12 @@ def _load_file(
         raw = _read(path)
     except OSError as exc:
         out.file_error(rel, ManifestError(
-            f"cannot read file: {exc.strerror or exc}", file=display, code="file-unreadable"
+            f"cannot read file: {exc.strerror or exc}", file=display, code=Code.FILE_UNREADABLE
         ))
         return
     if raw is None:
         out.file_error(rel, ManifestError(
-            f"file is larger than {MAX_FILE_BYTES} bytes", file=display, code="file-too-large"
+            f"file is larger than {MAX_FILE_BYTES} bytes", file=display, code=Code.FILE_TOO_LARGE
         ))
         return
     if memo is None:
@@ -230,7 +231,7 @@ def _parse(raw: bytes, rel: str, display: str, cache: ParseCache | None, name: s
         part = Collector(cache=cache)
         part.file_error(rel, ManifestError(
             f"cannot be read: internal error ({type(exc).__name__}); please report it with "
-            "the file", file=display, code="parse-failed",
+            "the file", file=display, code=Code.PARSE_FAILED,
         ))
     return part
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from agent.codes import Code
 from agent.errors import RegistryError, ResolveError
 from agent.model.manifests import load_bytes
 from agent.model.seccomp import SeccompProfile
@@ -133,7 +134,7 @@ class Manifest:
 
 def _problem(where: str, why: str) -> RegistryError:
     return RegistryError(f"{where}: not a usable artifact manifest: {why}",
-                         code="manifest-invalid")
+                         code=Code.MANIFEST_INVALID)
 
 
 def _descriptor(value: Any, where: str, path: str) -> Descriptor:
@@ -177,7 +178,7 @@ def parse_manifest(raw: bytes, where: str) -> Manifest:
     if media_type in INDEX_TYPES or "manifests" in doc:
         raise RegistryError(
             f"{where} is an image index; secprof reads artifact manifests only",
-            code="manifest-invalid", hint="reference the artifact's own manifest digest",
+            code=Code.MANIFEST_INVALID, hint="reference the artifact's own manifest digest",
         )
     if media_type not in (MANIFEST_TYPE, DOCKER_MANIFEST_TYPE):
         raise _problem(where, f"mediaType {media_type!r} is not an image manifest")
@@ -205,7 +206,7 @@ def _platform_mismatch(layer: Descriptor, wanted: Platform, where: str) -> None:
     ):
         raise RegistryError(
             f"{where}: layer {layer.title or layer.digest!r} is for {got}, not {wanted}",
-            code="artifact-no-profile",
+            code=Code.ARTIFACT_NO_PROFILE,
         )
 
 
@@ -214,14 +215,14 @@ def select_layer(manifest: Manifest, wanted: Platform, where: str) -> Descriptor
     if manifest.format is Format.KEP6061:
         if len(manifest.layers) != 1:
             raise RegistryError(f"{where}: a KEP-6061 artifact must have exactly one layer, "
-                                f"this one has {len(manifest.layers)}", code="manifest-invalid")
+                                f"this one has {len(manifest.layers)}", code=Code.MANIFEST_INVALID)
         _platform_mismatch(manifest.layers[0], wanted, where)
         return manifest.layers[0]
     by_title: dict[str, Descriptor] = {}
     for layer in manifest.layers:
         if layer.title in by_title:
             raise RegistryError(f"{where}: two layers are titled {layer.title!r}",
-                                code="manifest-invalid")
+                                code=Code.MANIFEST_INVALID)
         by_title[layer.title] = layer
     for title in wanted.titles():
         if title in by_title:
@@ -231,7 +232,7 @@ def select_layer(manifest: Manifest, wanted: Platform, where: str) -> Descriptor
     raise RegistryError(
         f"{where}: no profile for {wanted}: looked for {', '.join(wanted.titles())}; the "
         f"artifact has {present}",
-        code="artifact-no-profile", hint="push a profile for this platform (secprof push -p)",
+        code=Code.ARTIFACT_NO_PROFILE, hint="push a profile for this platform (secprof push -p)",
     )
 
 
@@ -244,11 +245,11 @@ def read_profile(data: bytes, fmt: Format, where: str) -> SeccompProfile:
     state = load_bytes(data, display=where, as_json=fmt is Format.KEP6061, plain_name="oci-base")
     if state.errors:
         raise ResolveError(f"the artifact's profile is invalid: {state.errors[0]}",
-                           code="artifact-invalid", hint="fix the profile and push it again")
+                           code=Code.ARTIFACT_INVALID, hint="fix the profile and push it again")
     profiles = list(state.profiles.values())
     if len(profiles) != 1 or not isinstance(profiles[0], SeccompProfile):
         raise ResolveError(
             f"{where}: the layer holds {len(profiles)} profiles; a base must be exactly one "
-            "SeccompProfile", code="artifact-invalid",
+            "SeccompProfile", code=Code.ARTIFACT_INVALID,
         )
     return profiles[0]

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from agent.codes import Code
 from agent.errors import RegistryError
 from agent.oci.reference import parse_host
 
@@ -66,21 +67,21 @@ def load_credentials(path: Path, *, explicit: bool) -> dict[str, Credential]:
     except FileNotFoundError:
         if explicit:
             raise RegistryError(f"registry auth file {path} does not exist",
-                                code="auth-file-invalid",
+                                code=Code.AUTH_FILE_INVALID,
                                 hint="fix [oci] auth_file or $REGISTRY_AUTH_FILE") from None
         return {}
     except (OSError, UnicodeDecodeError) as exc:
         raise RegistryError(f"cannot read registry auth file {path}: {exc}",
-                            code="auth-file-invalid") from None
+                            code=Code.AUTH_FILE_INVALID) from None
     try:
         doc = json.loads(text)
     except ValueError:
         raise RegistryError(f"registry auth file {path} is not valid JSON",
-                            code="auth-file-invalid") from None
+                            code=Code.AUTH_FILE_INVALID) from None
     auths = doc.get("auths", {}) if isinstance(doc, dict) else None
     if not isinstance(auths, dict):
         raise RegistryError(f"registry auth file {path}: \"auths\" is not an object",
-                            code="auth-file-invalid")
+                            code=Code.AUTH_FILE_INVALID)
     out: dict[str, Credential] = {}
     for key, entry in auths.items():
         host = _auth_key_host(key)
@@ -163,7 +164,8 @@ class HostAuth:
         challenge = parse_challenge(header)
         if challenge is None:
             raise RegistryError(f"registry {self.host} asks for authentication it does not "
-                                "name (no Basic or Bearer challenge)", code="registry-auth-failed")
+                                "name (no Basic or Bearer challenge)",
+                                code=Code.REGISTRY_AUTH_FAILED)
         self._scheme = challenge.scheme
         if challenge.scheme == "basic":
             if self.credential is None:
@@ -176,7 +178,7 @@ class HostAuth:
             raise RegistryError(
                 f"registry {self.host} names token realm {challenge.realm!r}; secprof only "
                 "fetches tokens over HTTPS (HTTP only for registries in insecure_registries)",
-                code="registry-auth-failed",
+                code=Code.REGISTRY_AUTH_FAILED,
             )
         asked = Challenge(scheme="bearer", realm=challenge.realm, service=challenge.service,
                           scope=challenge.scope or scope)
@@ -192,7 +194,7 @@ class HostAuth:
     def required(self) -> RegistryError:
         return RegistryError(
             f"registry {self.host} requires authentication and there are no credentials for it",
-            code="registry-auth-required",
+            code=Code.REGISTRY_AUTH_REQUIRED,
             hint="add the registry to the auth file ([oci] auth_file, $REGISTRY_AUTH_FILE or "
             "~/.docker/config.json), or pass -u USER with $PASSWORD",
         )
@@ -201,5 +203,5 @@ class HostAuth:
         who = f"user {self.credential.username!r}" if self.credential else "anonymous access"
         return RegistryError(
             f"registry {self.host} rejected the credentials of {who}",
-            code="registry-auth-failed", hint="check the username and password in the auth file",
+            code=Code.REGISTRY_AUTH_FAILED, hint="check the username and password in the auth file",
         )

@@ -31,6 +31,7 @@ from typing import Any
 
 import diskcache
 
+from agent.codes import Code
 from agent.errors import ResolveError
 from agent.fsutil import ensure_dir
 from agent.seccomp.render import digest as sha256_digest
@@ -104,7 +105,8 @@ def _private_dir(path: Path) -> None:
     if info.st_uid != os.geteuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         raise ResolveError(
             f"the OCI cache {path} is writable by other users; not using it",
-            code="cache-insecure", hint=f"chown to the user secprof runs as and chmod 700 {path}",
+            code=Code.CACHE_INSECURE,
+            hint=f"chown to the user secprof runs as and chmod 700 {path}",
         )
 
 
@@ -129,7 +131,7 @@ class OciCache:
                 records = diskcache.Cache(str(self.directory / "records"), **settings)
             except (OSError, sqlite3.Error) as exc:
                 raise ResolveError(f"cannot open the OCI cache {self.directory}: {exc}",
-                                   code="cache-unavailable") from None
+                                   code=Code.CACHE_UNAVAILABLE) from None
             self._stores = (content, records)
         return self._stores
 

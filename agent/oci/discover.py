@@ -25,9 +25,9 @@ import json
 from collections.abc import Iterator
 from typing import Any, Protocol
 
+from agent.codes import Code
 from agent.errors import RegistryError, RegistryUnreachable, VerificationError
 from agent.oci.reference import DIGEST_RE, Reference
-from agent.oci.signatures import codes
 from agent.oci.signatures.bundle import MAX_BUNDLE_BYTES
 from agent.oci.signatures.discovery import (
     BUNDLE_ARTIFACT_TYPE,
@@ -156,7 +156,7 @@ def _referrer(client: SignatureRegistry, ref: Reference, digest: str,
     about = subject.get("digest") if isinstance(subject, dict) else None
     if about != digest:
         return UnusableCandidate(source=source, error=VerificationError(
-            f"it is a signature of {about}, not of {digest}", code=codes.DIGEST_MISMATCH,
+            f"it is a signature of {about}, not of {digest}", code=Code.DIGEST_MISMATCH,
             hint="an index entry pointed at another artifact's signature"))
     layers = [layer for layer in manifest.get("layers") or []
               if isinstance(layer, dict) and layer.get("mediaType") == BUNDLE_MEDIA_TYPE]
@@ -184,7 +184,7 @@ def _fetch(client: SignatureRegistry, ref: Reference, layer: dict[str, Any], *, 
 
 
 def _unusable(source: str, why: str) -> UnusableCandidate:
-    error = VerificationError(why, code=codes.SIGNATURE_MALFORMED,
+    error = VerificationError(why, code=Code.SIGNATURE_MALFORMED,
                               hint="push the signature again, with cosign or secprof push")
     return UnusableCandidate(source=source, error=error)
 

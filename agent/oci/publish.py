@@ -18,6 +18,7 @@ import json
 from dataclasses import replace
 from typing import Any, Protocol
 
+from agent.codes import Code
 from agent.errors import SigningError
 from agent.oci.artifact import CREATED, EMPTY_JSON, EMPTY_TYPE, INDEX_TYPE, MANIFEST_TYPE
 from agent.oci.discover import MAX_SIGNATURE_MANIFEST_BYTES
@@ -137,7 +138,7 @@ def _entries(existing: bytes | None, key: str, where: str) -> list[dict[str, Any
     except (ValueError, TypeError, KeyError) as exc:
         raise SigningError(
             f"the manifest tagged {where} is not one secprof can add to ({exc}); nothing was "
-            "pushed", code="signature-store-invalid",
+            "pushed", code=Code.SIGNATURE_STORE_INVALID,
             hint="delete that tag in the registry (it holds no usable signature), then push again",
         ) from None
     return entries

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
+from agent.codes import Code
 from agent.errors import ResolveError
 from agent.model.seccomp import OCI_PREFIX
 
@@ -59,7 +60,7 @@ class Reference:
 
 def _invalid(text: str, why: str) -> ResolveError:
     return ResolveError(f"{text!r} is not a valid OCI reference: {why}",
-                        code="reference-invalid", hint=f"write {FORM}")
+                        code=Code.REFERENCE_INVALID, hint=f"write {FORM}")
 
 
 def parse_host(host: str) -> str | None:

@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import requests
 
+from agent.codes import Code
 from agent.errors import RegistryError
 from agent.oci.artifact import ACCEPT, INDEX_TYPE
 from agent.oci.auth import Credential, HostAuth
@@ -67,7 +68,7 @@ class RegistryClient:
                                deadline=deadline), deadline
 
     def _refused(self, ref: Reference, response: requests.Response, deadline: float,
-                 what: str, not_found_code: str) -> RegistryError:
+                 what: str, not_found_code: Code) -> RegistryError:
         status = response.status_code
         said = registry_message(response, deadline)
         detail = f": {said}" if said else ""
@@ -76,7 +77,7 @@ class RegistryClient:
                                  hint="check the repository, tag and digest")
         if status == 403:
             return RegistryError(f"{ref.registry} denied access to {what}{detail}",
-                                 code="registry-denied",
+                                 code=Code.REGISTRY_DENIED,
                                  hint="check the account's permissions on the repository")
         return RegistryError(f"{ref.registry} answered {status} for {what}{detail}")
 
@@ -85,7 +86,8 @@ class RegistryClient:
         response, deadline = self._request(ref, "HEAD", f"manifests/{ref.tag}",
                                            headers={"Accept": ", ".join(ACCEPT)})
         if response.status_code != 200:
-            raise self._refused(ref, response, deadline, f"tag {ref.tag!r}", "artifact-not-found")
+            raise self._refused(ref, response, deadline, f"tag {ref.tag!r}",
+                                Code.ARTIFACT_NOT_FOUND)
         response.close()
         found = response.headers.get("Docker-Content-Digest", "")
         if not found:  # the header is optional: hash the manifest itself
@@ -93,11 +95,11 @@ class RegistryClient:
                                                headers={"Accept": ", ".join(ACCEPT)})
             if response.status_code != 200:
                 raise self._refused(ref, response, deadline, f"tag {ref.tag!r}",
-                                    "artifact-not-found")
+                                    Code.ARTIFACT_NOT_FOUND)
             found = sha256_digest(read_body(response, MAX_MANIFEST_BYTES, deadline))
         if not DIGEST_RE.match(found):
             raise RegistryError(f"{ref}: the registry names digest {found[:80]!r}; secprof "
-                                "accepts sha256 only", code="digest-unsupported")
+                                "accepts sha256 only", code=Code.DIGEST_UNSUPPORTED)
         return found
 
     def manifest(self, ref: Reference, digest: str) -> bytes:
@@ -106,10 +108,10 @@ class RegistryClient:
                                            headers={"Accept": ", ".join(ACCEPT)})
         if response.status_code != 200:
             raise self._refused(ref, response, deadline, f"manifest {digest}",
-                                "artifact-not-found")
+                                Code.ARTIFACT_NOT_FOUND)
         raw = read_body(response, MAX_MANIFEST_BYTES, deadline, oversize=RegistryError(
             f"{ref.name}@{digest}: the manifest is larger than {MAX_MANIFEST_BYTES} bytes",
-            code="manifest-too-large"))
+            code=Code.MANIFEST_TOO_LARGE))
         _check(raw, digest, f"{ref.name}@{digest}: manifest")
         return raw
 
@@ -119,17 +121,17 @@ class RegistryClient:
         where = f"{ref.name}@{digest}"
         if size > max_bytes:
             raise RegistryError(f"{where}: the profile is {size} bytes, more than "
-                                f"max_profile_bytes ({max_bytes})", code="profile-too-large",
+                                f"max_profile_bytes ({max_bytes})", code=Code.PROFILE_TOO_LARGE,
                                 hint="raise [oci] max_profile_bytes if the profile is right")
         response, deadline = self._request(ref, "GET", f"blobs/{digest}")
         if response.status_code != 200:
-            raise self._refused(ref, response, deadline, f"blob {digest}", "blob-not-found")
+            raise self._refused(ref, response, deadline, f"blob {digest}", Code.BLOB_NOT_FOUND)
         data = read_body(response, size, deadline, oversize=RegistryError(
             f"{where}: the registry sent more than the {size} bytes the manifest says",
-            code="size-mismatch"))
+            code=Code.SIZE_MISMATCH))
         if len(data) != size:
             raise RegistryError(f"{where}: the registry sent {len(data)} bytes, the manifest "
-                                f"says {size}", code="size-mismatch")
+                                f"says {size}", code=Code.SIZE_MISMATCH)
         _check(data, digest, f"{where}: blob")
         return data
 
@@ -144,11 +146,11 @@ class RegistryClient:
             response.close()
             return None
         if response.status_code != 200:
-            raise self._refused(ref, response, deadline, f"tag {tag!r}", "artifact-not-found")
+            raise self._refused(ref, response, deadline, f"tag {tag!r}", Code.ARTIFACT_NOT_FOUND)
         media_type = _media_type(response)
         raw = read_body(response, max_bytes, deadline, oversize=RegistryError(
             f"{ref.name}:{tag}: the manifest is larger than {max_bytes} bytes",
-            code="manifest-too-large"))
+            code=Code.MANIFEST_TOO_LARGE))
         return raw, media_type
 
     def referrers(self, ref: Reference, digest: str, *, artifact_type: str,
@@ -165,10 +167,10 @@ class RegistryClient:
             return None
         if response.status_code != 200:
             raise self._refused(ref, response, deadline, f"the referrers of {digest}",
-                                "artifact-not-found")
+                                Code.ARTIFACT_NOT_FOUND)
         return read_body(response, max_bytes, deadline, oversize=RegistryError(
             f"{ref.name}: the referrers of {digest} are listed in more than {max_bytes} bytes",
-            code="manifest-too-large"))
+            code=Code.MANIFEST_TOO_LARGE))
 
     def push(self, ref: Reference, packed: Packed) -> str:
         """Push ``packed`` under ``ref``'s tag (by its digest when ``ref`` has no tag);
@@ -191,12 +193,12 @@ class RegistryClient:
             headers={"Content-Type": packed.media_type},
         )
         if response.status_code not in (200, 201):
-            raise self._refused(ref, response, deadline, "the manifest", "artifact-not-found")
+            raise self._refused(ref, response, deadline, "the manifest", Code.ARTIFACT_NOT_FOUND)
         response.close()
         said = response.headers.get("Docker-Content-Digest", packed.digest)
         if said != packed.digest:
             raise RegistryError(f"{ref.name}:{identifier}: the registry stored the manifest as "
-                                f"{said}, not {packed.digest}", code="digest-mismatch")
+                                f"{said}, not {packed.digest}", code=Code.DIGEST_MISMATCH)
         return bool(response.headers.get("OCI-Subject"))
 
     def _push_blob(self, ref: Reference, digest: str, data: bytes) -> None:
@@ -207,7 +209,7 @@ class RegistryClient:
         response, deadline = self._request(ref, "POST", "blobs/uploads/")
         location = response.headers.get("Location", "")
         if response.status_code != 202 or not location:
-            raise self._refused(ref, response, deadline, "a blob upload", "artifact-not-found")
+            raise self._refused(ref, response, deadline, "a blob upload", Code.ARTIFACT_NOT_FOUND)
         response.close()
         host = self._host(ref.registry)
         parts = urlsplit(urljoin(f"{host.base}/", location))
@@ -217,7 +219,7 @@ class RegistryClient:
             headers={"Content-Type": "application/octet-stream"},
         )
         if response.status_code != 201:
-            raise self._refused(ref, response, deadline, f"blob {digest}", "blob-not-found")
+            raise self._refused(ref, response, deadline, f"blob {digest}", Code.BLOB_NOT_FOUND)
         response.close()
 
 
@@ -229,5 +231,5 @@ def _check(data: bytes, digest: str, what: str) -> None:
     got = sha256_digest(data)
     if got != digest:
         raise RegistryError(f"{what} has digest {got}, not {digest}: it was altered, in the "
-                            "registry or on the way", code="digest-mismatch",
+                            "registry or on the way", code=Code.DIGEST_MISMATCH,
                             hint="do not use this artifact; push it again from a trusted copy")

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from agent.codes import Code
 from agent.errors import AgentError, RegistryUnreachable, ResolveError
 from agent.model.seccomp import SeccompProfile
 from agent.oci.artifact import Format, Platform, parse_manifest, read_profile, select_layer
@@ -158,7 +159,7 @@ class OciSource:
         data = self._cache.content(record.layer)
         if data is None:
             raise ResolveError(f"{ref}: the profile left the cache while it was being pulled; "
-                               "run the command again", code="cache-unavailable")
+                               "run the command again", code=Code.CACHE_UNAVAILABLE)
         return Pulled(reference=ref.pinned(record.manifest), policy=policy, verdict=verdict,
                       record=record, data=data, profile=profile)
 

@@ -19,6 +19,7 @@ from typing import Any
 import requests
 from cryptography.hazmat.primitives import serialization
 
+from agent.codes import Code
 from agent.errors import AgentError, SigningError
 from agent.oci.signatures.checks import same_public_key, verify_set
 from agent.oci.signatures.rekor import LogEntry, parse_dsse_body, parse_hashedrekord
@@ -39,7 +40,7 @@ def log_hashedrekord(url: str, *, payload: bytes, signature: bytes, key: LogPubl
     if (body.sha256_hex != hashlib.sha256(payload).hexdigest() or body.signature != signature
             or not same_public_key(body.public_key_pem, key)):
         raise SigningError(f"Rekor at {url} logged another signature than the one sent",
-                           code="signing-failed")
+                           code=Code.SIGNING_FAILED)
     return entry
 
 
@@ -58,7 +59,7 @@ def log_dsse(url: str, *, payload_type: str, payload: bytes, signature: bytes,
     if (body.payload_sha256_hex != hashlib.sha256(payload).hexdigest() or len(logged) != 1
             or not same_public_key(logged[0][1], key)):
         raise SigningError(f"Rekor at {url} logged another envelope than the one sent",
-                           code="signing-failed")
+                           code=Code.SIGNING_FAILED)
     return entry, proof
 
 
@@ -71,13 +72,13 @@ def _post(url: str, proposed: dict[str, Any], root: TrustRoot, timeout_s: float,
         raw = response.content[:MAX_ANSWER_BYTES + 1]
     except requests.RequestException as exc:
         raise SigningError(f"cannot log the signature at {where}: {exc}",
-                           code="signing-failed",
+                           code=Code.SIGNING_FAILED,
                            hint="check [signing] rekor_url, or push without --tlog-upload",
                            ) from None
     if response.status_code != 201:
         said = raw[:200].decode("utf-8", "replace")
         raise SigningError(f"Rekor at {url} answered {response.status_code}: {said}",
-                           code="signing-failed")
+                           code=Code.SIGNING_FAILED)
     try:
         if len(raw) > MAX_ANSWER_BYTES:
             raise ValueError(f"larger than {MAX_ANSWER_BYTES} bytes")
@@ -91,12 +92,12 @@ def _post(url: str, proposed: dict[str, Any], root: TrustRoot, timeout_s: float,
         proof = _proof(verification.get("inclusionProof"))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise SigningError(f"Rekor at {url} answered something that is not a log entry: "
-                           f"{type(exc).__name__}: {exc}", code="signing-failed") from None
+                           f"{type(exc).__name__}: {exc}", code=Code.SIGNING_FAILED) from None
     try:
         verify_set(entry, root, now=datetime.now(UTC))
     except AgentError as exc:
         raise SigningError(f"the entry Rekor at {url} returned does not verify with the "
-                           f"[signing] trusted root: {exc.message}", code="signing-failed",
+                           f"[signing] trusted root: {exc.message}", code=Code.SIGNING_FAILED,
                            hint="[signing] trusted_root must hold that Rekor's key") from None
     return entry, proof
 

@@ -25,6 +25,7 @@ import oras.provider  # import before anything else from oras: its modules impor
 import requests
 import urllib3
 
+from agent.codes import Code
 from agent.errors import RegistryError, RegistryUnreachable
 from agent.oci.auth import DEFAULT_TOKEN_LIFETIME_S, Challenge, Credential, HostAuth, Token
 
@@ -151,7 +152,7 @@ class HostTransport(oras.provider.Registry):  # type: ignore[misc]
                                         timeout=timeout, verify=self._tls_verify)
         except requests.exceptions.SSLError as exc:
             raise RegistryError(
-                f"TLS with {self.hostname} failed: {exc}", code="registry-tls",
+                f"TLS with {self.hostname} failed: {exc}", code=Code.REGISTRY_TLS,
                 hint="if this registry serves plain HTTP, add it to [oci] insecure_registries",
             ) from None
         except requests.exceptions.InvalidURL as exc:
@@ -193,7 +194,7 @@ class HostTransport(oras.provider.Registry):  # type: ignore[misc]
             response.close()
             raise self._host_auth.rejected() if response.status_code in (401, 403) else (
                 RegistryError(f"token service of {self.hostname} answered "
-                              f"{response.status_code}", code="registry-auth-failed"))
+                              f"{response.status_code}", code=Code.REGISTRY_AUTH_FAILED))
         try:
             doc = json.loads(read_body(response, MAX_TOKEN_BYTES, deadline))
             value = doc.get("token") or doc.get("access_token")
@@ -202,7 +203,7 @@ class HostTransport(oras.provider.Registry):  # type: ignore[misc]
             value, lifetime = None, 0
         if not isinstance(value, str) or not value or not isinstance(lifetime, int | float):
             raise RegistryError(f"token service of {self.hostname} sent no usable token",
-                                code="registry-auth-failed")
+                                code=Code.REGISTRY_AUTH_FAILED)
         # Renew a little early, so a token does not expire between the check and the request.
         return Token(value=value, lifetime_s=float(lifetime))
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agent.codes import Code
 from agent.errors import AgentError, ConfigError, VerificationError
 from agent.oci.reference import Reference, Scope
 
@@ -109,7 +110,7 @@ class TrustStore:
                 return policy
         raise VerificationError(
             f"{ref.name} is not covered by any [[trust]] entry; its artifacts are refused",
-            code="untrusted-repository",
+            code=Code.UNTRUSTED_REPOSITORY,
             hint=f'add a [[trust]] entry with scope = "{ref.name}" and keyless, public_keys '
             "or verify = false (see config.example.toml)",
         )
@@ -143,7 +144,7 @@ def _build(policy: TrustPolicy) -> Policy:
         except ConfigError as exc:
             why = exc.message.partition("key 1 ")[2].removeprefix("is ") or exc.message
             raise ConfigError(f"{policy.label} public_keys[{number}] ({key.path}): {why}",
-                              code="trust-policy-invalid") from None
+                              code=Code.TRUST_POLICY_INVALID) from None
     return PublicKeys(keys=tuple(k.data for k in terms.keys), require_tlog=terms.require_tlog,
                       trusted_root=root)
 
@@ -157,6 +158,6 @@ def _root(policy: TrustPolicy, document: Document | None) -> TrustRoot | None:
         return TrustRoot.from_bytes(document.data, source=str(document.path))
     except AgentError as exc:
         raise ConfigError(f"{policy.label} trusted_root: {exc.message}",
-                          code="trust-policy-invalid",
+                          code=Code.TRUST_POLICY_INVALID,
                           hint="give the trusted_root.json of the Sigstore instance that signs "
                           "these artifacts") from None

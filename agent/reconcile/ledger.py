@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from agent.codes import Code
 from agent.errors import AgentError
 from agent.fsutil import atomic_write_at, open_dir, read_at, remove_stale_temps
 from agent.model.profile import Kind, ProfileKey
@@ -92,7 +93,7 @@ class Sweepable(Protocol):
 
 def state_error(action: str, path: Path, exc: OSError) -> AgentError:
     return AgentError(
-        f"cannot {action} {path}: {exc.strerror or exc}", code="state-unwritable",
+        f"cannot {action} {path}: {exc.strerror or exc}", code=Code.STATE_UNWRITABLE,
         hint="free space in (or remount read-write) the state directory; nothing was changed "
              "that secprof could not record",
     )
@@ -184,7 +185,7 @@ class LedgerStore:
             aside = self.path.with_name(f"{LEDGER_FILE}.corrupt-{int(time.time())}")
             log.error("ledger %s is unreadable (%s); moved to %s, rebuilding it from what is "
                       "installed in secprof's own directories", self.path, exc, aside,
-                      extra={"ERROR_CODE": "ledger-corrupt"})
+                      extra={"ERROR_CODE": Code.LEDGER_REBUILT})
             try:
                 os.replace(self.path, aside)
             except OSError as move:

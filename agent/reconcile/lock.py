@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
+from agent.codes import Code
 from agent.errors import AgentError
 from agent.fsutil import open_dir
 
@@ -70,7 +71,7 @@ class StateLock:
                         raise StateLocked(
                             f"another secprof process ({self._holder(fd)}) has held the state "
                             f"lock {self.path} for more than {self._wait_s:g} s",
-                            code="state-locked",
+                            code=Code.STATE_LOCKED,
                             hint="wait for it (a daemon's reconcile, another 'secprof apply') "
                                  "and try again",
                         ) from None
@@ -103,7 +104,7 @@ class StateLock:
             dir_fd = open_dir(self._dir, create=True, mode=0o700)
         except OSError as exc:
             raise AgentError(f"cannot open the state directory {self._dir}: "
-                             f"{exc.strerror or exc}", code="state-unwritable") from None
+                             f"{exc.strerror or exc}", code=Code.STATE_UNWRITABLE) from None
         try:
             fd = os.open(LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
                          | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
@@ -111,13 +112,13 @@ class StateLock:
             why = "is not a regular file" if exc.errno in (errno.ELOOP, errno.ENXIO,
                                                             errno.EISDIR) else exc.strerror
             raise AgentError(f"cannot open the state lock {self.path}: {why}",
-                             code="state-unwritable") from None
+                             code=Code.STATE_UNWRITABLE) from None
         finally:
             os.close(dir_fd)
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
             raise AgentError(f"the state lock {self.path} is not a regular file",
-                             code="state-unwritable")
+                             code=Code.STATE_UNWRITABLE)
         return fd
 
     @staticmethod

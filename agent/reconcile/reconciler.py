@@ -18,6 +18,7 @@ from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from agent.backends.base import Availability, Batch, Install, Probe, Result
+from agent.codes import Code
 from agent.errors import AgentError, BackendError, ManifestError
 from agent.model.desired import DesiredState
 from agent.model.profile import ProfileKey
@@ -115,7 +116,7 @@ class Reconciler:
                                          installed_at=0.0)
             log.error("the ledger was unreadable (%s); rebuilt %d entr(y/ies) from what is "
                       "installed in secprof's own directories", self._ledger.corrupt, len(out),
-                      extra={"ERROR_CODE": "ledger-rebuilt"})
+                      extra={"ERROR_CODE": Code.LEDGER_REBUILT})
         pending = self._ledger.pending()
         for entry in pending:  # a run died between announcing writes and recording them
             known = out.get(entry.key)
@@ -150,7 +151,7 @@ class Reconciler:
         mine = {k: e for k, e in ledger.items() if k.kind in driver.kinds}
         if probe.availability is Availability.UNAVAILABLE:
             error = BackendError(f"the {driver.name} backend is unavailable: {probe.reason}",
-                                 code="backend-unavailable")
+                                 code=Code.BACKEND_UNAVAILABLE)
             return Part(
                 driver=driver, probe=probe,
                 built=dict.fromkeys(desired.of_kinds(driver.kinds), error),
@@ -242,10 +243,10 @@ class Reconciler:
         except Exception as exc:  # a bug in one backend must not stop the others
             log.exception("the %s backend failed", driver.name)
             error = BackendError(f"the {driver.name} backend failed: {exc!r}",
-                                 code="backend-failed")
+                                 code=Code.BACKEND_FAILED)
             return {key: Result(key=key, error=error) for key in keys}
         missing = BackendError(f"the {driver.name} backend gave no result",
-                               code="backend-failed")
+                               code=Code.BACKEND_FAILED)
         return {key: results.get(key) or Result(key=key, error=missing) for key in keys}
 
     def _report(
@@ -319,21 +320,21 @@ def _status(
         source = str(ev.desired.profiles[key].origin) if key in ev.desired.profiles else (
             entry.source if entry else "")
         return replace(status, message=f"no backend installs {key.kind.value} profiles" + keep,
-                       error_code="kind-unsupported", source=source)
+                       error_code=Code.KIND_UNSUPPORTED, source=source)
     if built is None:  # only in the ledger: removed from the desired state, or unreadable
         assert entry is not None
         if result is not None and result.error is not None:
             return replace(status, message=result.error.message,
                            error_code=result.error.code, source=entry.source)
         if part.probe.availability is Availability.UNAVAILABLE:
-            return replace(status, source=entry.source, error_code="backend-unavailable",
+            return replace(status, source=entry.source, error_code=Code.BACKEND_UNAVAILABLE,
                            message=f"the {part.driver.name} backend is unavailable: "
                            f"{part.probe.reason}" + keep)
         if step is Step.REMOVE:
             return replace(status, state=State.REMOVING, source=entry.source,
                            message="no longer in the desired state")
         return replace(status, message=_uncertain_reason(ev.desired, entry) + keep,
-                       error_code="manifest-unreadable", source=entry.source)
+                       error_code=Code.MANIFEST_UNREADABLE, source=entry.source)
     if isinstance(built, AgentError):
         return replace(status, message=built.message + keep, error_code=built.code,
                        source=str(ev.desired.profiles[key].origin))
@@ -383,7 +384,7 @@ def _uncertain_reason(desired: DesiredState, entry: Entry) -> str:
 def _directory_errors(desired: DesiredState) -> tuple[ManifestError, ...]:
     if desired.complete:
         return ()
-    return tuple(e for e in desired.errors if e.code == "directory-unreadable")
+    return tuple(e for e in desired.errors if e.code == Code.DIRECTORY_UNREADABLE)
 
 
 def _origin_file(built: Built | AgentError) -> str:

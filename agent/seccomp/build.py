@@ -7,6 +7,7 @@ import logging
 from collections.abc import Container, Mapping
 from dataclasses import dataclass
 
+from agent.codes import Code
 from agent.errors import AgentError
 from agent.model.profile import ProfileKey
 from agent.model.seccomp import SeccompProfile
@@ -64,7 +65,7 @@ def build_all(
         except Exception as exc:  # a bug one profile meets is that profile's error only
             log.exception("internal error while building %s", key)
             out[key] = AgentError(f"cannot be built: internal error ({type(exc).__name__}); "
-                                  "please report it with the manifest", code="build-failed")
+                                  "please report it with the manifest", code=Code.BUILD_FAILED)
     resolver.finish()
     if cache is not None:
         cache.built = {k: b for k, b in out.items() if isinstance(b, SeccompBuild)}

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 
+from agent.codes import Code
 from agent.errors import ValidationError
 from agent.model.seccomp import Arg, SeccompSpec
 
@@ -90,7 +91,7 @@ def _lib() -> ctypes.CDLL:
         lib = ctypes.CDLL("libseccomp.so.2", use_errno=True)
     except OSError as exc:
         raise ValidationError(
-            f"libseccomp is not available: {exc}", code="libseccomp-missing",
+            f"libseccomp is not available: {exc}", code=Code.LIBSECCOMP_MISSING,
             hint="apt-get install libseccomp2",
         ) from None
     lib.seccomp_init.argtypes = (ctypes.c_uint32,)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from agent.codes import Code
 from agent.errors import AgentError, ResolveError
 from agent.model.seccomp import OCI_PREFIX, SeccompProfile, SeccompSpec
 from agent.seccomp.merge import Merged, top_level_differences, union
@@ -160,7 +161,7 @@ class Resolver:
             return known
         if ref in self._stack:
             raise _ChainProblem(
-                [*self._stack, ref], "the chain has a cycle", "base-cycle",
+                [*self._stack, ref], "the chain has a cycle", Code.BASE_CYCLE,
                 "a profile cannot be its own base, directly or through other bases",
             )
         self._stack.append(ref)
@@ -193,7 +194,7 @@ class Resolver:
                 [*self._stack, *(c.reference for c in below.chain)],
                 f"the chain has {len(chain)} links; at most {self._max_depth} are allowed "
                 "(the profile itself included)",
-                "base-depth",
+                Code.BASE_DEPTH,
                 "flatten the chain or raise [seccomp] max_base_depth",
             )
         return Resolution(chain=chain, merged=self._bounded(union(spec, below.merged),
@@ -205,7 +206,7 @@ class Resolver:
             raise _ChainProblem(
                 [*self._stack, *(c.reference for c in below)],
                 f"the merged profile has {decisions} syscall decisions; at most {MAX_DECISIONS} "
-                "are allowed", "profile-too-large",
+                "are allowed", Code.PROFILE_TOO_LARGE,
                 "no kernel loads a filter that large: split or simplify the profiles",
             )
         return merged
@@ -219,7 +220,7 @@ class Resolver:
             if self._oci is None:
                 raise _ChainProblem(
                     list(self._stack), f"{ref} is an OCI base, which this command does not fetch",
-                    "oci-unsupported", "resolve it with secprof resolve or secprof apply",
+                    Code.OCI_UNSUPPORTED, "resolve it with secprof resolve or secprof apply",
                 )
             try:
                 fetched = self._oci.fetch(ref)
@@ -229,13 +230,13 @@ class Resolver:
         if ref in self._invalid:
             raise _ChainProblem(
                 list(self._stack), f"base profile {ref!r} is invalid: {self._invalid[ref]}",
-                "base-invalid",
+                Code.BASE_INVALID,
             )
         profile = self._profiles.get(ref)
         if profile is None:
             raise _ChainProblem(
                 list(self._stack), f"base profile {ref!r} is not in the desired state",
-                "base-not-found", "add a SeccompProfile with that name, or fix baseProfileName",
+                Code.BASE_NOT_FOUND, "add a SeccompProfile with that name, or fix baseProfileName",
             )
         def make_link() -> Link:
             return Link(reference=ref, source=str(profile.origin), spec=profile.spec)

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from agent.codes import Code
 from agent.errors import ValidationError
 from agent.model.seccomp import ACT_NOTIFY, SeccompSpec
 from agent.seccomp.libseccomp import (
@@ -48,13 +49,13 @@ def check_merged(spec: SeccompSpec) -> None:
     if not spec.listener_path and any(r.action == ACT_NOTIFY for r in spec.syscalls):
         raise ValidationError(
             "SCMP_ACT_NOTIFY rules need spec.listenerPath (the seccomp agent's socket)",
-            code="notify-without-listener",
+            code=Code.NOTIFY_WITHOUT_LISTENER,
         )
     try:
         with compiled(spec) as built:
             check_program_size(built)
     except CompileFailure as failure:
-        raise ValidationError(failure.message, code="libseccomp-rejected") from None
+        raise ValidationError(failure.message, code=Code.LIBSECCOMP_REJECTED) from None
 
 
 def check_program_size(built: Filter, limit: int = BPF_MAXINSNS) -> int:
@@ -67,12 +68,12 @@ def check_program_size(built: Filter, limit: int = BPF_MAXINSNS) -> int:
         count = built.instructions()
     except OSError as exc:
         raise ValidationError(f"libseccomp cannot export the BPF program: {exc.strerror}",
-                              code="libseccomp-rejected") from None
+                              code=Code.LIBSECCOMP_REJECTED) from None
     if count > limit:
         raise ValidationError(
             f"the compiled BPF program has {count} instructions; the kernel loads at most "
             f"{limit} (BPF_MAXINSNS), so a container runtime would refuse this profile",
-            code="bpf-too-large",
+            code=Code.BPF_TOO_LARGE,
             hint="merge rules: list many syscalls in one rule, and use fewer argument "
                  "conditions or architectures",
         )

@@ -13,7 +13,7 @@ Verification::
     verify_first(candidates, policy, expected_digest=..., expected_repository=...)
 
 All return a :class:`Verified` record or raise :class:`agent.errors.VerificationError` with a
-code from :mod:`.codes`.
+code of :class:`agent.codes.Code` (raised by :func:`.refuse.refuse`).
 """
 
 from agent.oci.signatures.discovery import (

@@ -35,26 +35,27 @@ from sigstore.sign import SigningContext
 from sigstore.verify import Verifier
 from sigstore_models.trustroot import v1 as trustroot_v1
 
+from agent.codes import Code
 from agent.errors import AgentError
-from agent.oci.signatures import codes
 from agent.oci.signatures.payload import INTOTO_PAYLOAD_TYPE
 from agent.oci.signatures.policy import Keyless
+from agent.oci.signatures.refuse import refuse
 from agent.oci.signatures.trustroot import TrustRoot
 
 # (message fragment, code), first match wins; fragments are sigstore 4.x's own wording.
 _MESSAGES = (
-    ("SCT", codes.SCT_INVALID),
-    ("expired at time of signing", codes.CERTIFICATE_EXPIRED),
-    ("Key usage", codes.CERTIFICATE_INVALID),
-    ("Extended usage", codes.CERTIFICATE_INVALID),
-    ("payload hash does not match", codes.PAYLOAD_TAMPERED),
-    ("signatures do not match", codes.TLOG_INCONSISTENT),
-    ("inconsistent", codes.TLOG_INCONSISTENT),
-    ("Unsupported DSSE log entry", codes.TLOG_INCONSISTENT),
-    ("invalid log entry", codes.TLOG_INVALID),
-    ("verified time", codes.TLOG_INVALID),
-    ("Integrated time", codes.TLOG_INVALID),
-    ("DSSE", codes.SIGNATURE_INVALID),
+    ("SCT", Code.SCT_INVALID),
+    ("expired at time of signing", Code.CERTIFICATE_EXPIRED),
+    ("Key usage", Code.CERTIFICATE_INVALID),
+    ("Extended usage", Code.CERTIFICATE_INVALID),
+    ("payload hash does not match", Code.PAYLOAD_TAMPERED),
+    ("signatures do not match", Code.TLOG_INCONSISTENT),
+    ("inconsistent", Code.TLOG_INCONSISTENT),
+    ("Unsupported DSSE log entry", Code.TLOG_INCONSISTENT),
+    ("invalid log entry", Code.TLOG_INVALID),
+    ("verified time", Code.TLOG_INVALID),
+    ("Integrated time", Code.TLOG_INVALID),
+    ("DSSE", Code.SIGNATURE_INVALID),
 )
 
 
@@ -64,7 +65,7 @@ def _verifier(root: TrustRoot) -> Verifier:
         trusted = TrustedRoot(trustroot_v1.TrustedRoot.from_json(root.data))
         return Verifier(trusted_root=trusted)
     except (ValidationError, SigstoreError, ValueError) as exc:
-        codes.fail(codes.TRUST_ROOT_INVALID, f"trusted root {root.source}: {exc}")
+        refuse(Code.TRUST_ROOT_INVALID, f"trusted root {root.source}: {exc}")
 
 
 def verify_keyless_dsse(data: bytes, policy: Keyless) -> tuple[str, bytes, x509.Certificate]:
@@ -79,21 +80,21 @@ def verify_keyless_dsse(data: bytes, policy: Keyless) -> tuple[str, bytes, x509.
     try:
         bundle = SigstoreBundle.from_json(data)
     except (ValidationError, SigstoreError, ValueError) as exc:
-        codes.fail(codes.SIGNATURE_MALFORMED, f"sigstore bundle: {_first_line(exc)}")
+        refuse(Code.SIGNATURE_MALFORMED, f"sigstore bundle: {_first_line(exc)}")
     try:
         payload_type, payload = verifier.verify_dsse(bundle, policy)
     except AgentError:
         raise
     except CertValidationError as exc:
-        codes.fail(codes.CERTIFICATE_UNTRUSTED, f"sigstore: {_first_line(exc)}")
+        refuse(Code.CERTIFICATE_UNTRUSTED, f"sigstore: {_first_line(exc)}")
     except SigstoreError as exc:
-        codes.fail(_classify(str(exc)), f"sigstore: {_first_line(exc)}")
+        refuse(_classify(str(exc)), f"sigstore: {_first_line(exc)}")
     return payload_type, payload, bundle.signing_certificate
 
 
-def _classify(message: str) -> str:
+def _classify(message: str) -> Code:
     return next(
-        (code for fragment, code in _MESSAGES if fragment in message), codes.SIGNATURE_INVALID
+        (code for fragment, code in _MESSAGES if fragment in message), Code.SIGNATURE_INVALID
     )
 
 

@@ -17,7 +17,8 @@ from typing import Any, NoReturn
 
 from cryptography import x509
 
-from agent.oci.signatures import codes
+from agent.codes import Code
+from agent.oci.signatures.refuse import refuse
 from agent.oci.signatures.rekor import LogEntry, b64_field, parse_int, str_field
 
 MEDIA_TYPE_V03 = "application/vnd.dev.sigstore.bundle.v0.3+json"
@@ -167,7 +168,7 @@ def _certificate(material: dict[str, Any]) -> x509.Certificate | None:
 
 
 def _malformed(why: str) -> NoReturn:
-    codes.fail(codes.SIGNATURE_MALFORMED, f"sigstore bundle: {why}")
+    refuse(Code.SIGNATURE_MALFORMED, f"sigstore bundle: {why}")
 
 
 def _enc(data: bytes) -> str:

@@ -38,7 +38,8 @@ from cryptography.x509.verification import (
 )
 from cryptography.x509.verification import VerificationError as X509VerificationError
 
-from agent.oci.signatures import codes
+from agent.codes import Code
+from agent.oci.signatures.refuse import refuse
 from agent.oci.signatures.rekor import LogEntry, set_payload
 from agent.oci.signatures.trustroot import LogKey, LogPublicKey, TrustRoot
 
@@ -96,34 +97,34 @@ def same_public_key(pem: bytes, key: LogPublicKey) -> bool:
 def integrated_at(entry: LogEntry) -> datetime:
     """The entry's integration time as an aware UTC datetime."""
     if entry.integrated_time > _LAST_SECOND:
-        codes.fail(codes.TLOG_INVALID, f"integration time {entry.integrated_time} is out of range")
+        refuse(Code.TLOG_INVALID, f"integration time {entry.integrated_time} is out of range")
     return _EPOCH + timedelta(seconds=entry.integrated_time)
 
 
 def verify_set(entry: LogEntry, root: TrustRoot, *, now: datetime) -> LogKey:
     """Check the entry's signed entry timestamp; return the log key that signed it."""
     if entry.signed_entry_timestamp is None:
-        codes.fail(codes.TLOG_INVALID, "the log entry has no signed entry timestamp")
+        refuse(Code.TLOG_INVALID, "the log entry has no signed entry timestamp")
     # Only keys listed under exactly this log ID, valid at the integration time, may vouch for
     # the entry (sigstore-python falls back to every key of the root when the ID is unknown).
     named = [k for k in root.tlogs if k.log_id == entry.log_id]
     if not named:
-        codes.fail(codes.TLOG_INVALID, f"log {entry.log_id.hex()} is not in the trusted root")
+        refuse(Code.TLOG_INVALID, f"log {entry.log_id.hex()} is not in the trusted root")
     when = integrated_at(entry)
     if when > now + MAX_CLOCK_SKEW:
-        codes.fail(
-            codes.TLOG_INVALID, f"the log entry claims to be integrated in the future ({when})"
+        refuse(
+            Code.TLOG_INVALID, f"the log entry claims to be integrated in the future ({when})"
         )
     payload = set_payload(entry)
     valid = [k for k in named if k.valid.contains(when)]
     if not valid:
-        codes.fail(codes.TLOG_INVALID, f"log {named[0].base_url} was not trusted at {when}")
+        refuse(Code.TLOG_INVALID, f"log {named[0].base_url} was not trusted at {when}")
     for log in valid:
         sset = entry.signed_entry_timestamp
         if verify_signature(log.key, sset, payload, _LOG_HASHES.get(log.details)):
             return log
-    codes.fail(
-        codes.TLOG_INVALID,
+    refuse(
+        Code.TLOG_INVALID,
         f"signed entry timestamp of log index {entry.log_index} "
         f"does not verify with the key of {valid[0].base_url}",
     )
@@ -134,8 +135,8 @@ def verify_certificate(
 ) -> x509.Certificate:
     """Check a Fulcio leaf at signing time ``at``; return the CA certificate that issued it."""
     if not cert.not_valid_before_utc <= at <= cert.not_valid_after_utc:
-        codes.fail(
-            codes.CERTIFICATE_EXPIRED,
+        refuse(
+            Code.CERTIFICATE_EXPIRED,
             f"signed at {at}, outside the certificate's validity "
             f"{cert.not_valid_before_utc} .. {cert.not_valid_after_utc}",
         )
@@ -165,8 +166,8 @@ def verify_certificate(
         issuer = chain[1]
         break
     if issuer is None:
-        codes.fail(
-            codes.CERTIFICATE_UNTRUSTED,
+        refuse(
+            Code.CERTIFICATE_UNTRUSTED,
             f"certificate issued by {cert.issuer.rfc4514_string()!r} "
             f"does not chain to a CA of the trusted root valid at {at}",
         )
@@ -174,9 +175,9 @@ def verify_certificate(
         usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
         eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     except x509.ExtensionNotFound as exc:
-        codes.fail(codes.CERTIFICATE_INVALID, f"certificate lacks {exc.oid.dotted_string}")
+        refuse(Code.CERTIFICATE_INVALID, f"certificate lacks {exc.oid.dotted_string}")
     if not usage.digital_signature or ExtendedKeyUsageOID.CODE_SIGNING not in eku:
-        codes.fail(codes.CERTIFICATE_INVALID, "certificate is not for code signing")
+        refuse(Code.CERTIFICATE_INVALID, "certificate is not for code signing")
     return issuer
 
 
@@ -187,7 +188,7 @@ def verify_sct(cert: x509.Certificate, issuer: x509.Certificate, root: TrustRoot
             x509.PrecertificateSignedCertificateTimestamps
         ).value
     except x509.ExtensionNotFound:
-        codes.fail(codes.SCT_INVALID, "certificate has no embedded SCT")
+        refuse(Code.SCT_INVALID, "certificate has no embedded SCT")
     issuer_spki = issuer.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
@@ -214,4 +215,4 @@ def verify_sct(cert: x509.Certificate, issuer: x509.Certificate, root: TrustRoot
         )
         if any(verify_signature(k.key, sct.signature, signed, hashes.SHA256()) for k in logs):
             return
-    codes.fail(codes.SCT_INVALID, "no embedded SCT verifies with a CT log of the trusted root")
+    refuse(Code.SCT_INVALID, "no embedded SCT verifies with a CT log of the trusted root")

@@ -21,10 +21,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from agent.codes import Code
 from agent.errors import VerificationError
-from agent.oci.signatures import codes
 from agent.oci.signatures.payload import SIMPLE_SIGNING_MEDIA_TYPE, check_digest
 from agent.oci.signatures.policy import Policy, Verified
+from agent.oci.signatures.refuse import refuse
 from agent.oci.signatures.verify_bundle import verify_bundle
 from agent.oci.signatures.verify_legacy import verify_legacy
 
@@ -113,8 +114,8 @@ def verify_first(
         except VerificationError as exc:
             failures.append((candidate.source, exc))
     if not failures:
-        codes.fail(
-            codes.SIGNATURE_MISSING, f"{expected_repository}@{expected_digest} has no signature"
+        refuse(
+            Code.SIGNATURE_MISSING, f"{expected_repository}@{expected_digest} has no signature"
         )
     source, first = failures[0]
     if len(failures) == 1:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from cryptography import x509
 from cryptography.hazmat import asn1
 
-from agent.oci.signatures import codes
+from agent.codes import Code
+from agent.oci.signatures.refuse import refuse
 
 ISSUER_V1 = x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.1")
 ISSUER_V2 = x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.8")
@@ -22,7 +23,7 @@ def identities(cert: x509.Certificate) -> tuple[str, ...]:
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
-        codes.fail(codes.CERTIFICATE_INVALID, "certificate has no subject alternative name")
+        refuse(Code.CERTIFICATE_INVALID, "certificate has no subject alternative name")
     found = [*san.get_values_for_type(x509.RFC822Name)]
     found += san.get_values_for_type(x509.UniformResourceIdentifier)
     for other in san.get_values_for_type(x509.OtherName):
@@ -38,7 +39,7 @@ def issuer(cert: x509.Certificate) -> str | None:
     raw = None if v1 is None else _text(v1, "issuer (1.1)")
     der = None if v2 is None else _der_utf8(v2, "issuer (1.8)")
     if raw is not None and der is not None and raw != der:
-        codes.fail(codes.CERTIFICATE_INVALID, f"certificate names two issuers: {raw!r} and {der!r}")
+        refuse(Code.CERTIFICATE_INVALID, f"certificate names two issuers: {raw!r} and {der!r}")
     return der if der is not None else raw
 
 
@@ -48,7 +49,7 @@ def _extension(cert: x509.Certificate, oid: x509.ObjectIdentifier) -> bytes | No
     except x509.ExtensionNotFound:
         return None
     if not isinstance(value, x509.UnrecognizedExtension):
-        codes.fail(codes.CERTIFICATE_INVALID, f"unexpected extension type for {oid.dotted_string}")
+        refuse(Code.CERTIFICATE_INVALID, f"unexpected extension type for {oid.dotted_string}")
     return value.value
 
 
@@ -56,11 +57,11 @@ def _text(value: bytes, what: str) -> str:
     try:
         return value.decode("utf-8")
     except UnicodeDecodeError:
-        codes.fail(codes.CERTIFICATE_INVALID, f"certificate {what} is not UTF-8")
+        refuse(Code.CERTIFICATE_INVALID, f"certificate {what} is not UTF-8")
 
 
 def _der_utf8(value: bytes, what: str) -> str:
     try:
         return asn1.decode_der(str, value)
     except ValueError:
-        codes.fail(codes.CERTIFICATE_INVALID, f"certificate {what} is not a DER UTF8String")
+        refuse(Code.CERTIFICATE_INVALID, f"certificate {what} is not a DER UTF8String")

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from agent.codes import Code
 from agent.errors import SigningError
 
 COSIGN_PEM_TYPES = ("ENCRYPTED SIGSTORE PRIVATE KEY", "ENCRYPTED COSIGN PRIVATE KEY")
@@ -38,7 +39,7 @@ MAX_KEY_FILE_BYTES = 64 * 1024
 def load_signing_key(pem: bytes, password: bytes | None = None) -> ec.EllipticCurvePrivateKey:
     """An ECDSA P-256 signing key from PEM: cosign's encrypted format, or PKCS#8/SEC1 PEM."""
     if len(pem) > MAX_KEY_FILE_BYTES:
-        raise SigningError("signing key file is too large", code="signing-key-invalid")
+        raise SigningError("signing key file is too large", code=Code.SIGNING_KEY_INVALID)
     kind, body = _pem_block(pem)
     try:
         if kind in COSIGN_PEM_TYPES:
@@ -48,10 +49,11 @@ def load_signing_key(pem: bytes, password: bytes | None = None) -> ec.EllipticCu
             key = serialization.load_pem_private_key(pem, password=password)
     except (ValueError, TypeError) as exc:
         raise SigningError(
-            f"cannot load the signing key: {exc}", code="signing-key-invalid"
+            f"cannot load the signing key: {exc}", code=Code.SIGNING_KEY_INVALID
         ) from None
     if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
-        raise SigningError("the signing key is not an ECDSA P-256 key", code="signing-key-invalid")
+        raise SigningError("the signing key is not an ECDSA P-256 key",
+                           code=Code.SIGNING_KEY_INVALID)
     return key
 
 
@@ -69,7 +71,7 @@ def open_sealed(envelope: bytes, password: bytes) -> bytes:
         ciphertext = _b64(doc["ciphertext"])
     except (ValueError, KeyError, TypeError, binascii.Error) as exc:
         raise SigningError(
-            f"not a cosign encrypted key: {exc}", code="signing-key-invalid"
+            f"not a cosign encrypted key: {exc}", code=Code.SIGNING_KEY_INVALID
         ) from None
     box = _secret_box(_derive(password, salt, params))
     from nacl.exceptions import CryptoError  # noqa: PLC0415 - optional dependency
@@ -79,7 +81,7 @@ def open_sealed(envelope: bytes, password: bytes) -> bytes:
     except CryptoError:
         raise SigningError(
             "wrong password for the signing key (or a damaged key file)",
-            code="signing-key-password",
+            code=Code.SIGNING_KEY_PASSWORD,
         ) from None
 
 
@@ -126,7 +128,7 @@ def _secret_box(key: bytes) -> Any:
     except ImportError:
         raise SigningError(
             "cosign encrypted keys need PyNaCl",
-            code="signing-unavailable",
+            code=Code.SIGNING_UNAVAILABLE,
             hint="pip install 'secprof[sign]', or convert the key to PKCS#8 PEM",
         ) from None
     return SecretBox(key)
@@ -135,17 +137,17 @@ def _secret_box(key: bytes) -> Any:
 def _pem_block(pem: bytes) -> tuple[str, bytes]:
     lines = pem.decode("ascii", errors="replace").strip().splitlines()
     if len(lines) < 2 or not lines[0].startswith("-----BEGIN ") or not lines[0].endswith("-----"):
-        raise SigningError("the signing key is not PEM", code="signing-key-invalid")
+        raise SigningError("the signing key is not PEM", code=Code.SIGNING_KEY_INVALID)
     kind = lines[0][len("-----BEGIN ") : -len("-----")]
     if lines[-1] != f"-----END {kind}-----":
         raise SigningError(
-            f"the signing key's PEM block {kind} is not closed", code="signing-key-invalid"
+            f"the signing key's PEM block {kind} is not closed", code=Code.SIGNING_KEY_INVALID
         )
     try:
         return kind, base64.b64decode("".join(lines[1:-1]), validate=True)
     except binascii.Error:
         raise SigningError(
-            "the signing key's PEM body is not base64", code="signing-key-invalid"
+            "the signing key's PEM body is not base64", code=Code.SIGNING_KEY_INVALID
         ) from None
 
 

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 from cryptography import x509
 
-from agent.oci.signatures import codes
+from agent.codes import Code
 from agent.oci.signatures.payload import SIMPLE_SIGNING_MEDIA_TYPE
+from agent.oci.signatures.refuse import refuse
 from agent.oci.signatures.rekor import LogEntry, cosign_bundle, parse_cosign_bundle
 
 SIGNATURE = "dev.cosignproject.cosign/signature"
@@ -52,26 +53,26 @@ def parse_annotations(annotations: Mapping[str, str]) -> LegacySignature:
     """Decode a layer's annotations (``signature-missing``/``-malformed`` when unusable)."""
     for key, value in annotations.items():
         if not isinstance(value, str) or len(value) > MAX_ANNOTATION_BYTES:
-            codes.fail(
-                codes.SIGNATURE_MALFORMED,
+            refuse(
+                Code.SIGNATURE_MALFORMED,
                 f"annotation {key} is not a string of at most {MAX_ANNOTATION_BYTES} bytes",
             )
     raw = annotations.get(SIGNATURE)
     if not raw:
-        codes.fail(codes.SIGNATURE_MISSING, f"the layer has no {SIGNATURE} annotation")
+        refuse(Code.SIGNATURE_MISSING, f"the layer has no {SIGNATURE} annotation")
     try:
         signature = base64.b64decode(raw, validate=True)
     except binascii.Error as exc:
-        codes.fail(codes.SIGNATURE_MALFORMED, f"{SIGNATURE} is not base64: {exc}")
+        refuse(Code.SIGNATURE_MALFORMED, f"{SIGNATURE} is not base64: {exc}")
     cert = None
     if annotations.get(CERTIFICATE):
         certs = _pem_certificates(annotations[CERTIFICATE], CERTIFICATE)
         if len(certs) != 1:
-            codes.fail(codes.SIGNATURE_MALFORMED, f"{CERTIFICATE} holds {len(certs)} certificates")
+            refuse(Code.SIGNATURE_MALFORMED, f"{CERTIFICATE} holds {len(certs)} certificates")
         cert = certs[0]
     chain = _pem_certificates(annotations[CHAIN], CHAIN) if annotations.get(CHAIN) else ()
     if len(chain) > MAX_CHAIN_CERTIFICATES:
-        codes.fail(codes.SIGNATURE_MALFORMED, f"{CHAIN} holds more than {MAX_CHAIN_CERTIFICATES}")
+        refuse(Code.SIGNATURE_MALFORMED, f"{CHAIN} holds more than {MAX_CHAIN_CERTIFICATES}")
     entry = parse_cosign_bundle(annotations[BUNDLE]) if annotations.get(BUNDLE) else None
     return LegacySignature(signature=signature, certificate=cert, chain=chain, entry=entry)
 
@@ -101,4 +102,4 @@ def _pem_certificates(text: str, what: str) -> tuple[x509.Certificate, ...]:
     try:
         return tuple(x509.load_pem_x509_certificates(text.encode()))
     except ValueError as exc:
-        codes.fail(codes.SIGNATURE_MALFORMED, f"{what} is not PEM certificates: {exc}")
+        refuse(Code.SIGNATURE_MALFORMED, f"{what} is not PEM certificates: {exc}")

@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from agent.oci.signatures import codes
+from agent.codes import Code
+from agent.oci.signatures.refuse import refuse
 
 SIMPLE_SIGNING_TYPE = "cosign container image signature"
 SIMPLE_SIGNING_MEDIA_TYPE = "application/vnd.dev.cosign.simplesigning.v1+json"
@@ -71,8 +72,8 @@ def check_repository(signed_reference: str, expected_repository: str) -> str:
     made for another repository must not be accepted here."""
     repository = repository_of(signed_reference)
     if repository != repository_of(expected_repository):
-        codes.fail(
-            codes.REPOSITORY_MISMATCH,
+        refuse(
+            Code.REPOSITORY_MISMATCH,
             f"signature is for repository {repository}, not {expected_repository}",
         )
     return repository
@@ -105,16 +106,16 @@ def parse_simple_signing(payload: bytes) -> SimpleSigning:
     doc = _load(payload, "simple-signing payload")
     critical = _obj(doc, "critical")
     if critical.get("type") != SIMPLE_SIGNING_TYPE:
-        codes.fail(codes.PAYLOAD_INVALID, f"payload type is not {SIMPLE_SIGNING_TYPE!r}")
+        refuse(Code.PAYLOAD_INVALID, f"payload type is not {SIMPLE_SIGNING_TYPE!r}")
     reference = _obj(critical, "identity").get("docker-reference")
     digest = _obj(critical, "image").get("docker-manifest-digest")
     optional = doc.get("optional")
     if not isinstance(reference, str) or not isinstance(digest, str):
-        codes.fail(
-            codes.PAYLOAD_INVALID, "payload lacks docker-reference or docker-manifest-digest"
+        refuse(
+            Code.PAYLOAD_INVALID, "payload lacks docker-reference or docker-manifest-digest"
         )
     if optional is not None and not isinstance(optional, dict):
-        codes.fail(codes.PAYLOAD_INVALID, "payload 'optional' is neither null nor an object")
+        refuse(Code.PAYLOAD_INVALID, "payload 'optional' is neither null nor an object")
     opt = None if optional is None else {str(k): str(v) for k, v in optional.items()}
     return SimpleSigning(docker_reference=reference, digest=digest, optional=opt)
 
@@ -137,20 +138,20 @@ def parse_statement(payload: bytes) -> Statement:
     """The claims of an in-toto v1 statement; ``payload-invalid`` if it is not one."""
     doc = _load(payload, "in-toto statement")
     if doc.get("_type") != INTOTO_STATEMENT_V1:
-        codes.fail(codes.PAYLOAD_INVALID, f"statement _type is not {INTOTO_STATEMENT_V1}")
+        refuse(Code.PAYLOAD_INVALID, f"statement _type is not {INTOTO_STATEMENT_V1}")
     raw = doc.get("subject")
     if not isinstance(raw, list) or not raw or not all(isinstance(s, dict) for s in raw):
-        codes.fail(codes.PAYLOAD_INVALID, "statement has no subject list")
+        refuse(Code.PAYLOAD_INVALID, "statement has no subject list")
     subjects = []
     for s in raw:
         name, digests = s.get("name"), s.get("digest")
         if not isinstance(digests, dict) or (name is not None and not isinstance(name, str)):
-            codes.fail(codes.PAYLOAD_INVALID, "statement subject is malformed")
+            refuse(Code.PAYLOAD_INVALID, "statement subject is malformed")
         sha = digests.get("sha256")
         subjects.append((name or None, sha if isinstance(sha, str) else None))
     ptype = doc.get("predicateType")
     if not isinstance(ptype, str):
-        codes.fail(codes.PAYLOAD_INVALID, "statement has no predicateType")
+        refuse(Code.PAYLOAD_INVALID, "statement has no predicateType")
     return Statement(subjects=tuple(subjects), predicate_type=ptype)
 
 
@@ -177,18 +178,18 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _load(payload: bytes, what: str) -> dict[str, Any]:
     if len(payload) > MAX_PAYLOAD_BYTES:
-        codes.fail(codes.PAYLOAD_INVALID, f"{what} is larger than {MAX_PAYLOAD_BYTES} bytes")
+        refuse(Code.PAYLOAD_INVALID, f"{what} is larger than {MAX_PAYLOAD_BYTES} bytes")
     try:
         doc = json.loads(payload, object_pairs_hook=_no_duplicates)
     except (UnicodeDecodeError, ValueError) as exc:
-        codes.fail(codes.PAYLOAD_INVALID, f"{what} is not valid JSON: {exc}")
+        refuse(Code.PAYLOAD_INVALID, f"{what} is not valid JSON: {exc}")
     if not isinstance(doc, dict):
-        codes.fail(codes.PAYLOAD_INVALID, f"{what} is not a JSON object")
+        refuse(Code.PAYLOAD_INVALID, f"{what} is not a JSON object")
     return doc
 
 
 def _obj(doc: dict[str, Any], key: str) -> dict[str, Any]:
     value = doc.get(key)
     if not isinstance(value, dict):
-        codes.fail(codes.PAYLOAD_INVALID, f"payload field {key!r} is not an object")
+        refuse(Code.PAYLOAD_INVALID, f"payload field {key!r} is not an object")
     return value

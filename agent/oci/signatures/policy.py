@@ -30,9 +30,11 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from agent.codes import Code
 from agent.errors import ConfigError
-from agent.oci.signatures import codes, identity
+from agent.oci.signatures import identity
 from agent.oci.signatures.checks import integrated_at, key_fingerprint
+from agent.oci.signatures.refuse import refuse
 from agent.oci.signatures.rekor import LogEntry
 from agent.oci.signatures.trustroot import LogPublicKey, TrustRoot
 
@@ -67,14 +69,14 @@ class Keyless:
             if (exact is None) == (rx is None) or exact == "" or rx == "":
                 raise ConfigError(
                     f"keyless trust: give exactly one of {name} and {name}_regex",
-                    code="trust-policy-invalid",
+                    code=Code.TRUST_POLICY_INVALID,
                 )
             if rx is not None:
                 try:
                     re.compile(rx)
                 except re.error as exc:
                     raise ConfigError(
-                        f"keyless trust: {name}_regex {rx!r}: {exc}", code="trust-policy-invalid"
+                        f"keyless trust: {name}_regex {rx!r}: {exc}", code=Code.TRUST_POLICY_INVALID
                     ) from None
 
     @property
@@ -99,8 +101,8 @@ class Keyless:
         """Check issuer, then identity, of ``cert``; return the matching (identity, issuer)."""
         found_issuer = identity.issuer(cert)
         if found_issuer is None or not _matches(found_issuer, self.issuer, self.issuer_regex):
-            codes.fail(
-                codes.ISSUER_MISMATCH,
+            refuse(
+                Code.ISSUER_MISMATCH,
                 f"certificate issuer {found_issuer!r} is not "
                 f"{_wanted(self.issuer, self.issuer_regex)}",
             )
@@ -108,8 +110,8 @@ class Keyless:
         for candidate in found:
             if _matches(candidate, self.identity, self.identity_regex):
                 return candidate, found_issuer
-        codes.fail(
-            codes.IDENTITY_MISMATCH,
+        refuse(
+            Code.IDENTITY_MISMATCH,
             f"certificate identities {list(found)} do not match "
             f"{_wanted(self.identity, self.identity_regex)}",
         )
@@ -131,7 +133,7 @@ class PublicKeys:
     def __post_init__(self) -> None:
         if not self.keys or len(self.keys) > MAX_KEYS:
             raise ConfigError(
-                f"public_keys trust: give 1 to {MAX_KEYS} keys", code="trust-policy-invalid"
+                f"public_keys trust: give 1 to {MAX_KEYS} keys", code=Code.TRUST_POLICY_INVALID
             )
         parsed = []
         for number, pem in enumerate(self.keys, 1):
@@ -140,13 +142,13 @@ class PublicKeys:
             except (ValueError, TypeError) as exc:
                 raise ConfigError(
                     f"public_keys trust: key {number} is not a PEM public key: {exc}",
-                    code="trust-policy-invalid",
+                    code=Code.TRUST_POLICY_INVALID,
                 ) from None
             if not isinstance(key, LogPublicKey):
                 raise ConfigError(
                     f"public_keys trust: key {number} is a {type(key).__name__}, "
                     "not ECDSA, RSA or Ed25519",
-                    code="trust-policy-invalid",
+                    code=Code.TRUST_POLICY_INVALID,
                 )
             parsed.append(key)
         object.__setattr__(self, "parsed", tuple(parsed))
@@ -167,7 +169,7 @@ class PublicKeys:
             except OSError as exc:
                 raise ConfigError(
                     f"public_keys trust: cannot read {path}: {exc.strerror}",
-                    code="trust-policy-invalid",
+                    code=Code.TRUST_POLICY_INVALID,
                 ) from None
         return cls(keys=tuple(keys), require_tlog=require_tlog, trusted_root=trusted_root)
 

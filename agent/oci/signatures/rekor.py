@@ -18,7 +18,8 @@ from typing import Any, NoReturn
 
 import rfc8785
 
-from agent.oci.signatures import codes
+from agent.codes import Code
+from agent.oci.signatures.refuse import refuse
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -76,8 +77,8 @@ def parse_cosign_bundle(text: str) -> LogEntry:
             signed_entry_timestamp=b64_field(doc["SignedEntryTimestamp"]),
         )
     except (ValueError, KeyError, TypeError, binascii.Error) as exc:
-        codes.fail(
-            codes.SIGNATURE_MALFORMED, f"cosign bundle annotation: {type(exc).__name__} {exc}"
+        refuse(
+            Code.SIGNATURE_MALFORMED, f"cosign bundle annotation: {type(exc).__name__} {exc}"
         )
 
 
@@ -180,7 +181,7 @@ def _spec(body: bytes, kind: str) -> dict[str, Any]:
 
 
 def _inconsistent(message: str) -> NoReturn:
-    codes.fail(codes.TLOG_INCONSISTENT, message)
+    refuse(Code.TLOG_INCONSISTENT, message)
 
 
 def b64_field(value: Any) -> bytes:

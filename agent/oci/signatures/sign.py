@@ -17,6 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from agent.codes import Code
 from agent.errors import SigningError
 from agent.oci.signatures import legacy
 from agent.oci.signatures.bundle import build_bundle, key_hint, parse_bundle
@@ -96,7 +97,7 @@ def sign_legacy_keyless(
                    artifact=True)
     signed = parse_bundle(raw)
     if signed.certificate is None or signed.message_signature is None or len(signed.entries) != 1:
-        raise SigningError("sigstore returned an unexpected bundle", code="signing-failed")
+        raise SigningError("sigstore returned an unexpected bundle", code=Code.SIGNING_FAILED)
     cert = signed.certificate
     return legacy.build_layer(
         payload=payload,
@@ -148,7 +149,7 @@ def _guarded(timeout_s: float, call: Callable[[], bytes]) -> bytes:
     if not outcome:
         raise SigningError(
             f"keyless signing did not finish within {timeout_s:g} s",
-            code="signing-timeout",
+            code=Code.SIGNING_TIMEOUT,
             hint="check that the Fulcio and Rekor of [signing] are reachable, or raise "
             "[signing] timeout_s",
         )
@@ -158,5 +159,5 @@ def _guarded(timeout_s: float, call: Callable[[], bytes]) -> bytes:
     if isinstance(result, SigningError):
         raise result
     raise SigningError(
-        f"keyless signing failed: {type(result).__name__}: {result}", code="signing-failed"
+        f"keyless signing failed: {type(result).__name__}: {result}", code=Code.SIGNING_FAILED
     ) from result

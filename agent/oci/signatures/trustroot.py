@@ -27,7 +27,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
-from agent.oci.signatures import codes
+from agent.codes import Code
+from agent.oci.signatures.refuse import refuse
 
 MEDIA_TYPE = "application/vnd.dev.sigstore.trustedroot+json;version=0.1"
 MAX_TRUST_ROOT_BYTES = 1 << 20
@@ -148,7 +149,7 @@ def production_root_path() -> Path:
 
 
 def _bad(source: str, why: str) -> NoReturn:
-    codes.fail(codes.TRUST_ROOT_INVALID, f"trusted root {source}: {why}")
+    refuse(Code.TRUST_ROOT_INVALID, f"trusted root {source}: {why}")
 
 
 def _list(doc: dict[str, Any], key: str) -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime
 
-from agent.oci.signatures import codes
+from agent.codes import Code
 from agent.oci.signatures.bundle import Bundle, parse_bundle
 from agent.oci.signatures.checks import (
     MAX_CLOCK_SKEW,
@@ -40,6 +40,7 @@ from agent.oci.signatures.payload import (
     parse_statement,
 )
 from agent.oci.signatures.policy import Keyless, NoVerify, Policy, PublicKeys, Signer, Verified
+from agent.oci.signatures.refuse import refuse
 from agent.oci.signatures.rekor import parse_dsse_body
 
 FORMAT = "sigstore-bundle"
@@ -55,16 +56,16 @@ def verify_bundle(
 ) -> Verified:
     """Verify a sigstore bundle (JSON bytes) as an image signature of ``expected_digest``.
 
-    Raises :class:`agent.errors.VerificationError` with a code from :mod:`.codes`.
+    Raises :class:`agent.errors.VerificationError` with a code of :class:`agent.codes.Code`.
     """
     check_digest(expected_digest)
     now = now or datetime.now(UTC)
     if isinstance(policy, NoVerify):
-        codes.fail(codes.POLICY_UNSUPPORTED, "verify = false: there is nothing to verify against")
+        refuse(Code.POLICY_UNSUPPORTED, "verify = false: there is nothing to verify against")
     parsed = parse_bundle(bundle)
     if parsed.payload_type is None:
-        codes.fail(
-            codes.POLICY_UNSUPPORTED, "a message-signature bundle signs a blob, not an image"
+        refuse(
+            Code.POLICY_UNSUPPORTED, "a message-signature bundle signs a blob, not an image"
         )
     if isinstance(policy, Keyless):
         signer, payload_type, payload = _keyless(bundle, parsed, policy, now)
@@ -72,18 +73,18 @@ def verify_bundle(
         payload_type, payload = parsed.payload_type, parsed.payload
         signer = _with_keys(parsed, payload_type, policy, now)
     if payload_type != INTOTO_PAYLOAD_TYPE:
-        codes.fail(codes.PAYLOAD_INVALID, f"DSSE payload type is {payload_type!r}")
+        refuse(Code.PAYLOAD_INVALID, f"DSSE payload type is {payload_type!r}")
     statement = parse_statement(payload)
     if statement.predicate_type != COSIGN_SIGN_PREDICATE:
-        codes.fail(
-            codes.PAYLOAD_INVALID,
+        refuse(
+            Code.PAYLOAD_INVALID,
             f"predicate {statement.predicate_type!r} is not an image signature",
         )
     wanted = expected_digest.removeprefix("sha256:")
     names = [name for name, sha in statement.subjects if sha == wanted]
     if not names:
         found = [sha for _, sha in statement.subjects]
-        codes.fail(codes.DIGEST_MISMATCH, f"signature is for sha256 {found}, not {expected_digest}")
+        refuse(Code.DIGEST_MISMATCH, f"signature is for sha256 {found}, not {expected_digest}")
     repository = None if names[0] is None else check_repository(names[0], expected_repository)
     return Verified.build(
         policy, signer, format=FORMAT, digest=expected_digest, repository=repository
@@ -95,10 +96,10 @@ def _keyless(
 ) -> tuple[Signer, str, bytes]:
     cert = parsed.certificate
     if cert is None:
-        codes.fail(codes.CERTIFICATE_MISSING, "keyless trust, but the bundle names a public key")
+        refuse(Code.CERTIFICATE_MISSING, "keyless trust, but the bundle names a public key")
     if len(parsed.entries) != 1:
-        codes.fail(
-            codes.SIGNATURE_MALFORMED, f"bundle has {len(parsed.entries)} log entries, not 1"
+        refuse(
+            Code.SIGNATURE_MALFORMED, f"bundle has {len(parsed.entries)} log entries, not 1"
         )
     item = parsed.entries[0]
     # sigstore takes the integration time as the signing time only with a SET (Rekor v1); Rekor v2
@@ -107,19 +108,19 @@ def _keyless(
     if logged_time:
         at = integrated_at(item.entry)
         if at > now + MAX_CLOCK_SKEW:
-            codes.fail(
-                codes.TLOG_INVALID, f"the log entry claims to be integrated in the future ({at})"
+            refuse(
+                Code.TLOG_INVALID, f"the log entry claims to be integrated in the future ({at})"
             )
         if not cert.not_valid_before_utc <= at <= cert.not_valid_after_utc:
-            codes.fail(
-                codes.CERTIFICATE_EXPIRED,
+            refuse(
+                Code.CERTIFICATE_EXPIRED,
                 f"logged at {at}, outside the certificate's "
                 f"validity {cert.not_valid_before_utc} .. {cert.not_valid_after_utc}",
             )
     if (item.kind, item.version) == ("dsse", "0.0.1"):
         logged = parse_dsse_body(item.entry.body)
         if logged.payload_sha256_hex != hashlib.sha256(parsed.payload).hexdigest():
-            codes.fail(codes.PAYLOAD_TAMPERED, "the payload is not the one the log entry recorded")
+            refuse(Code.PAYLOAD_TAMPERED, "the payload is not the one the log entry recorded")
     from agent.oci.signatures import _sigstore  # noqa: PLC0415 - keeps sigstore off the key path
 
     payload_type, payload, verified_cert = _sigstore.verify_keyless_dsse(data, policy)
@@ -131,8 +132,8 @@ def _keyless(
 
 def _with_keys(parsed: Bundle, payload_type: str, policy: PublicKeys, now: datetime) -> Signer:
     if len(parsed.signatures) != 1:
-        codes.fail(
-            codes.SIGNATURE_MALFORMED,
+        refuse(
+            Code.SIGNATURE_MALFORMED,
             f"DSSE envelope has {len(parsed.signatures)} signatures, not 1",
         )
     signature = parsed.signatures[0]
@@ -140,11 +141,11 @@ def _with_keys(parsed: Bundle, payload_type: str, policy: PublicKeys, now: datet
     logged = None
     if policy.require_tlog:
         if not parsed.entries:
-            codes.fail(codes.TLOG_MISSING, "require_tlog, but the bundle has no log entry")
+            refuse(Code.TLOG_MISSING, "require_tlog, but the bundle has no log entry")
         item = parsed.entries[0]
         if item.entry.signed_entry_timestamp is None:
-            codes.fail(
-                codes.POLICY_UNSUPPORTED,
+            refuse(
+                Code.POLICY_UNSUPPORTED,
                 "key-based log checks need a signed entry "
                 "timestamp (Rekor v1); this entry has none",
             )
@@ -152,16 +153,16 @@ def _with_keys(parsed: Bundle, payload_type: str, policy: PublicKeys, now: datet
         entry = item.entry
         logged = parse_dsse_body(item.entry.body)
         if logged.payload_sha256_hex != hashlib.sha256(parsed.payload).hexdigest():
-            codes.fail(codes.PAYLOAD_TAMPERED, "the payload is not the one the log entry recorded")
+            refuse(Code.PAYLOAD_TAMPERED, "the payload is not the one the log entry recorded")
         if [s for s, _ in logged.signatures] != [signature]:
-            codes.fail(codes.TLOG_INCONSISTENT, "the log entry records another signature")
+            refuse(Code.TLOG_INCONSISTENT, "the log entry records another signature")
     signed = pae(payload_type, parsed.payload)
     key = next((k for k in policy.parsed if verify_signature(k, signature, signed)), None)
     if key is None:
-        codes.fail(
-            codes.SIGNATURE_INVALID,
+        refuse(
+            Code.SIGNATURE_INVALID,
             f"DSSE signature does not verify with any of the {len(policy.parsed)} trusted keys",
         )
     if logged is not None and not same_public_key(logged.signatures[0][1], key):
-        codes.fail(codes.TLOG_INCONSISTENT, "the log entry holds another public key")
+        refuse(Code.TLOG_INCONSISTENT, "the log entry holds another public key")
     return Signer(key=key, entry=entry)

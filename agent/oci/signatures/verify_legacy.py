@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 
 from cryptography import x509
 
-from agent.oci.signatures import codes
+from agent.codes import Code
 from agent.oci.signatures.checks import (
     integrated_at,
     same_public_key,
@@ -40,6 +40,7 @@ from agent.oci.signatures.payload import (
     parse_simple_signing,
 )
 from agent.oci.signatures.policy import Keyless, NoVerify, Policy, PublicKeys, Signer, Verified
+from agent.oci.signatures.refuse import refuse
 from agent.oci.signatures.rekor import HashedRekord, LogEntry, parse_hashedrekord
 from agent.oci.signatures.trustroot import LogPublicKey
 
@@ -59,14 +60,14 @@ def verify_legacy(
 
     ``expected_digest`` is the artifact digest resolved from the tag, ``expected_repository`` the
     repository it was resolved in; ``now`` bounds log integration times (default: the clock).
-    Raises :class:`agent.errors.VerificationError` with a code from :mod:`.codes`.
+    Raises :class:`agent.errors.VerificationError` with a code of :class:`agent.codes.Code`.
     """
     check_digest(expected_digest)
     now = now or datetime.now(UTC)
     if isinstance(policy, NoVerify):
-        codes.fail(codes.POLICY_UNSUPPORTED, "verify = false: there is nothing to verify against")
+        refuse(Code.POLICY_UNSUPPORTED, "verify = false: there is nothing to verify against")
     if len(payload) > MAX_PAYLOAD_BYTES:
-        codes.fail(codes.SIGNATURE_MALFORMED, f"payload is larger than {MAX_PAYLOAD_BYTES} bytes")
+        refuse(Code.SIGNATURE_MALFORMED, f"payload is larger than {MAX_PAYLOAD_BYTES} bytes")
     sig = parse_annotations(annotations)
     if isinstance(policy, Keyless):
         signer = _keyless(payload, sig, policy, now)
@@ -74,8 +75,8 @@ def verify_legacy(
         signer = _with_keys(payload, sig, policy, now)
     claims = parse_simple_signing(payload)
     if claims.digest != expected_digest:
-        codes.fail(
-            codes.DIGEST_MISMATCH, f"signature is for {claims.digest}, not {expected_digest}"
+        refuse(
+            Code.DIGEST_MISMATCH, f"signature is for {claims.digest}, not {expected_digest}"
         )
     repository = check_repository(claims.docker_reference, expected_repository)
     return Verified.build(
@@ -86,9 +87,9 @@ def verify_legacy(
 def _keyless(payload: bytes, sig: LegacySignature, policy: Keyless, now: datetime) -> Signer:
     cert = sig.certificate
     if cert is None:
-        codes.fail(codes.CERTIFICATE_MISSING, "keyless trust, but the signature has no certificate")
+        refuse(Code.CERTIFICATE_MISSING, "keyless trust, but the signature has no certificate")
     if sig.entry is None:
-        codes.fail(codes.TLOG_MISSING, "a keyless signature needs its log entry (the signing time)")
+        refuse(Code.TLOG_MISSING, "a keyless signature needs its log entry (the signing time)")
     root = policy.root
     issuer_cert = verify_certificate(cert, root, at=integrated_at(sig.entry))
     verify_sct(cert, issuer_cert, root)
@@ -97,14 +98,14 @@ def _keyless(payload: bytes, sig: LegacySignature, policy: Keyless, now: datetim
     try:
         logged_cert = x509.load_pem_x509_certificate(body.public_key_pem)
     except ValueError:
-        codes.fail(codes.TLOG_INCONSISTENT, "the log entry does not hold a certificate")
+        refuse(Code.TLOG_INCONSISTENT, "the log entry does not hold a certificate")
     if logged_cert != cert:
-        codes.fail(codes.TLOG_INCONSISTENT, "the log entry holds another certificate")
+        refuse(Code.TLOG_INCONSISTENT, "the log entry holds another certificate")
     key = cert.public_key()
     if not isinstance(key, LogPublicKey):
-        codes.fail(codes.CERTIFICATE_INVALID, f"certificate key type {type(key).__name__}")
+        refuse(Code.CERTIFICATE_INVALID, f"certificate key type {type(key).__name__}")
     if not verify_signature(key, sig.signature, payload):
-        codes.fail(codes.SIGNATURE_INVALID, "signature does not verify with the certificate's key")
+        refuse(Code.SIGNATURE_INVALID, "signature does not verify with the certificate's key")
     return Signer(identity=identity, issuer=issuer, entry=sig.entry)
 
 
@@ -113,16 +114,16 @@ def _with_keys(payload: bytes, sig: LegacySignature, policy: PublicKeys, now: da
     entry = sig.entry if policy.require_tlog else None
     if policy.require_tlog:
         if sig.entry is None:
-            codes.fail(codes.TLOG_MISSING, "require_tlog, but the signature has no log entry")
+            refuse(Code.TLOG_MISSING, "require_tlog, but the signature has no log entry")
         body = _check_entry(sig.entry, payload, sig.signature, policy, now)
     key = next((k for k in policy.parsed if verify_signature(k, sig.signature, payload)), None)
     if key is None:
-        codes.fail(
-            codes.SIGNATURE_INVALID,
+        refuse(
+            Code.SIGNATURE_INVALID,
             f"signature does not verify with any of the {len(policy.parsed)} trusted keys",
         )
     if body is not None and not same_public_key(body.public_key_pem, key):
-        codes.fail(codes.TLOG_INCONSISTENT, "the log entry holds another public key")
+        refuse(Code.TLOG_INCONSISTENT, "the log entry holds another public key")
     return Signer(key=key, entry=entry)
 
 
@@ -133,7 +134,7 @@ def _check_entry(
     verify_set(entry, policy.root, now=now)
     body = parse_hashedrekord(entry.body)
     if body.sha256_hex != hashlib.sha256(payload).hexdigest():
-        codes.fail(codes.PAYLOAD_TAMPERED, "the payload is not the one the log entry recorded")
+        refuse(Code.PAYLOAD_TAMPERED, "the payload is not the one the log entry recorded")
     if body.signature != signature:
-        codes.fail(codes.TLOG_INCONSISTENT, "the log entry records another signature")
+        refuse(Code.TLOG_INCONSISTENT, "the log entry records another signature")
     return body
