@@ -109,8 +109,7 @@ class Code(StrEnum):
     STATE_LOCKED = "state-locked", ("another secprof process held the state lock longer than "
                                     "this one waits (the message names its pid)")
     STATE_UNWRITABLE = "state-unwritable", ("the state directory cannot be written (full, "
-                                            "read-only, not a directory); nothing is changed "
-                                            "that secprof could not record")
+                                            "read-only); nothing unrecorded is changed")
     LEDGER_REBUILT = "ledger-rebuilt", ("the ledger was unreadable; it was moved aside and "
                                         "rebuilt from secprof's own directories (logged)")
 
