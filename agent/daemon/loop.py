@@ -193,6 +193,9 @@ class Loop:
             covered = self._events
         try:
             result = self._engine.reconcile(full=full)
+        except AgentError as exc:  # named, e.g. state-locked: no traceback, its own code
+            log.error("reconcile did not run: %s", exc, extra={"ERROR_CODE": exc.code})
+            outcome = Outcome(ok=False, code=exc.code, message=exc.message)
         except Exception as exc:  # a bug: keep serving, say so, try again at the next trigger
             log.exception("reconcile failed unexpectedly")
             outcome = Outcome(ok=False, code=Code.INTERNAL_ERROR,
