@@ -23,8 +23,9 @@ from agent.errors import AgentError, BackendError, ManifestError
 from agent.model.desired import DesiredState
 from agent.model.profile import ProfileKey
 from agent.reconcile.driver import Built, Details, Driver
-from agent.reconcile.ledger import UNCONFIRMED, Entry, Inventory, LedgerStore, Sweepable
+from agent.reconcile.ledger import Entry, LedgerStore
 from agent.reconcile.plan import Planned, Step, make_plan
+from agent.reconcile.recovery import recover, sweep
 from agent.reconcile.status import ProfileStatus, Report, State
 
 log = logging.getLogger(__name__)
@@ -80,11 +81,8 @@ class Reconciler:
         started = self._clock()
         if not self._swept:  # once per process: the leftovers of killed runs (we hold the lock)
             self._swept = True
-            self._ledger.sweep()
-            for driver in self._drivers:
-                if isinstance(driver.backend, Sweepable):
-                    driver.backend.sweep()
-        before = self._recover(self._ledger.load(repair=True), desired)
+            sweep(self._ledger, self._drivers)
+        before = recover(self._ledger, self._drivers, desired)
         validated = {e.digest for e in before.values()}
         ledger = dict(before)
         parts: list[Part] = []
@@ -95,45 +93,6 @@ class Reconciler:
             parts.append(part)
         ev = Evaluation(desired=desired, ledger=before, parts=tuple(parts), started_at=started)
         return self._report(ev, results, ledger, applied=True, finished=self._clock())
-
-    def _recover(self, ledger: dict[ProfileKey, Entry], desired: DesiredState
-                 ) -> dict[ProfileKey, Entry]:
-        """Ownership a crash or a lost ledger would drop: the keys of an intent journal a killed
-        run left, and (the ledger unreadable) what is installed in secprof's own namespaces."""
-        out = dict(ledger)
-        if self._ledger.corrupt:
-            # Unknown origin: while any manifest file is unreadable it may be that one's, so it
-            # is held (never removed) until the desired state is complete again.
-            source = next(iter(sorted(desired.file_errors)), "")
-            for driver in self._drivers:
-                if not isinstance(driver.backend, Inventory):
-                    continue
-                for key, (digest, location) in driver.backend.inventory().items():
-                    if key.kind in driver.kinds and key not in out:
-                        origin = desired.profiles.get(key)
-                        out[key] = Entry(key=key, digest=digest, location=location,
-                                         source=origin.origin.file if origin else source,
-                                         installed_at=0.0)
-            log.error("the ledger was unreadable (%s); rebuilt %d entr(y/ies) from what is "
-                      "installed in secprof's own directories", self._ledger.corrupt, len(out),
-                      extra={"ERROR_CODE": Code.LEDGER_REBUILT})
-        pending = self._ledger.pending()
-        for entry in pending:  # a run died between announcing writes and recording them
-            known = out.get(entry.key)
-            if known is None:
-                out[entry.key] = replace(entry, digest=UNCONFIRMED, installed_at=0.0)
-            elif known.digest != entry.digest:
-                out[entry.key] = replace(known, digest=UNCONFIRMED)
-        if pending:
-            log.warning("an interrupted run left %d pending write(s); they are re-checked now",
-                        len(pending))
-        if out != ledger or pending:
-            try:
-                self._ledger.save(out)
-                self._ledger.done()
-            except AgentError as exc:  # kept in memory; the journal stays for the next run
-                log.error("%s", exc, extra={"ERROR_CODE": exc.code})
-        return out
 
     def preview(self, ev: Evaluation) -> Report:
         """The report of a plan: what :meth:`reconcile` would do, nothing done."""
