@@ -265,9 +265,14 @@ def fsync_dir(directory: Path) -> None:
 
 
 def atomic_write(path: Path, data: bytes, *, mode: int = 0o644, sync_dir: bool = True) -> None:
-    """:func:`atomic_write_at` by path: the parent is opened (its last element not followed)."""
-    with opened_dir(path.parent) as dir_fd:
+    """:func:`atomic_write_at` by path. The parent is resolved as given (a user's output file
+    may well sit behind a link); writers confined to a directory of their own open it with
+    :func:`open_dir` and use :func:`atomic_write_at`."""
+    dir_fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
         atomic_write_at(dir_fd, path.name, data, mode=mode, sync_dir=sync_dir)
+    finally:
+        os.close(dir_fd)
 
 
 def ensure_dir(path: Path, mode: int = 0o755) -> None:
