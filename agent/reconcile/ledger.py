@@ -210,7 +210,10 @@ class LedgerStore:
         """Record, durably, the keys and locations a backend is about to write (the digest is
         the new content's). :class:`AgentError` ``state-unwritable`` when it cannot: then
         nothing may be written."""
-        lines = [json.dumps(e.to_json(), separators=(",", ":")) for e in entries]
+        # A journal still there (its run's ledger could not be saved) keeps its keys too.
+        merged = {e.key: e for e in self.pending()}
+        merged.update((e.key, e) for e in entries)
+        lines = [json.dumps(merged[k].to_json(), separators=(",", ":")) for k in sorted(merged)]
         self._write(INTENT_FILE, (f'{{"schema_version":{SCHEMA_VERSION},"entries":[\n'
                                   + ",\n".join(lines) + "\n]}\n").encode())
 

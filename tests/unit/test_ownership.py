@@ -13,6 +13,7 @@ import pytest
 from agent.backends.base import Batch, Result
 from agent.backends.seccomp import SeccompBackend
 from agent.model.manifests import load_directory
+from agent.model.profile import Kind, ProfileKey
 from agent.reconcile.ledger import LedgerStore
 from agent.reconcile.reconciler import Reconciler
 from agent.reconcile.status import Report, State
@@ -190,3 +191,19 @@ def test_fifos_planted_in_the_state_dir_do_not_hang_a_run(host: Host) -> None:
     ParseCache(host.state)  # reads its file: refused without blocking, treated as empty
     report = host.run()
     assert [p.state for p in report.profiles] == [State.INSTALLED]
+
+
+def test_a_new_intent_keeps_the_keys_of_one_still_pending(tmp_path: Path) -> None:
+    from agent.reconcile.ledger import Entry  # noqa: PLC0415
+
+    store = LedgerStore(tmp_path / "state")
+
+    def entry(name: str) -> Entry:
+        return Entry(key=ProfileKey(Kind.SECCOMP, name), digest="sha256:x", location=name,
+                     source="f.yaml", installed_at=1.0)
+
+    store.intend([entry("a")])  # its run died before the ledger was saved
+    store.intend([entry("b")])
+    assert sorted(e.key.name for e in store.pending()) == ["a", "b"]
+    store.done()
+    assert store.pending() == []
