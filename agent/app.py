@@ -6,6 +6,7 @@ paths and wiring; tests build the same objects from a config that points into a 
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -17,10 +18,13 @@ from agent.model.manifests import DesiredState, load_directory
 from agent.model.parsecache import ParseCache
 from agent.reconcile.driver import Driver
 from agent.reconcile.ledger import LedgerStore
+from agent.reconcile.lock import StateLock
 from agent.reconcile.reconciler import Reconciler
 from agent.seccomp.build import BuildCache
 from agent.seccomp.driver import SeccompDriver
 from agent.seccomp.resolve import BaseSource, Fetched
+
+log = logging.getLogger(__name__)
 
 # The OCI modules bring diskcache/sqlite, cryptography, requests and oras: they are imported
 # where an oci:// base is really resolved, so that a host with local profiles only (and every
@@ -76,8 +80,17 @@ def load_desired(config: Config, *, read_only: bool = False) -> DesiredState:
     cache = ParseCache(config.agent.state_dir)
     desired = load_directory(config.agent.profiles_dir, cache=cache)
     if not read_only:
-        cache.save()
+        try:
+            cache.save()
+        except OSError as exc:  # only a cache: a full or read-only state dir must not stop apply
+            log.warning("cannot save the parse cache in %s: %s", config.agent.state_dir,
+                        exc.strerror or exc)
     return desired
+
+
+def state_lock(config: Config) -> StateLock:
+    """The one-writer lock: ``secprof apply`` and each daemon reconcile hold it."""
+    return StateLock(config.agent.state_dir)
 
 
 def oci_cache(config: Config) -> OciCache:

@@ -91,12 +91,27 @@ class Code(StrEnum):
                                                   "compile the merged profile")
     NOTIFY_WITHOUT_LISTENER = "notify-without-listener", ("SCMP_ACT_NOTIFY is used but the "
                                                           "profile names no listenerPath")
+    BPF_TOO_LARGE = "bpf-too-large", ("the merged profile compiles to more BPF instructions "
+                                      "than the kernel loads (BPF_MAXINSNS, 4096)")
 
     # Backends: host mutations.
     WRITE_FAILED = "write-failed", "a profile file cannot be written"
     REMOVE_FAILED = "remove-failed", "a profile file cannot be removed"
     BACKEND_UNAVAILABLE = "backend-unavailable", ("the backend of the profile's kind cannot run "
                                                   "on this host (the message says why)")
+    UNSAFE_DIRECTORY = "unsafe-directory", ("a symlink or a non-directory stands where "
+                                            "secprof's own directory goes; nothing is written "
+                                            "through it")
+    UNSAFE_TARGET = "unsafe-target", ("something other than a regular file (symlink, FIFO, "
+                                      "device, directory) stands where a profile goes")
+
+    # The state directory: the one-writer lock, the ledger and its intent journal.
+    STATE_LOCKED = "state-locked", ("another secprof process held the state lock longer than "
+                                    "this one waits (the message names its pid)")
+    STATE_UNWRITABLE = "state-unwritable", ("the state directory cannot be written (full, "
+                                            "read-only); nothing unrecorded is changed")
+    LEDGER_REBUILT = "ledger-rebuilt", ("the ledger was unreadable; it was moved aside and "
+                                        "rebuilt from secprof's own directories (logged)")
 
     # The daemon's worker (answers to POST /v1/reconcile and /v1/reload).
     STOPPING = "stopping", "the daemon is stopping and takes no more requests"

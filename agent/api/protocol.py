@@ -34,7 +34,9 @@ class Limits:
     max_head_bytes: int = 8192  # request line and headers
     max_headers: int = 64
     max_body_bytes: int = 4096  # no endpoint takes a body; a small one is read and ignored
-    max_connections: int = 16  # beyond this, new connections get 503 at once
+    max_connections: int = 16  # non-root connections at once; beyond, 503 at once
+    max_per_uid: int = 4  # of those, per non-root uid: one user cannot take every slot
+    max_root_connections: int = 16  # root's own budget: the others never lock root out
     linger_s: float = 1.0  # after answering, how long to drain what the client still sends
     linger_bytes: int = 1 << 20
 

@@ -134,7 +134,7 @@ class Api:
             case ["v1", "status"]:
                 return _Route(READ, (), self._status)
             case ["v1", "profiles"]:
-                return _Route(READ, ("kind",), self._profiles)
+                return _Route(READ, ("kind", "state"), self._profiles)
             case ["v1", "profiles", kind, name]:
                 return _Route(READ, (), functools.partial(self._profile, kind, name))
             case ["metrics"]:
@@ -195,9 +195,17 @@ class Api:
                 raise ApiError(400, f"unknown kind {_shown(query['kind'])}"
                                f"{did_you_mean(query['kind'].lower(), _kind_choices())}",
                                code=Code.UNKNOWN_KIND) from None
+        states: set[str] | None = None
+        if "state" in query:  # e.g. state=Error,Stale: what `secprof status` summarises
+            states = {s for s in query["state"].split(",") if s}
+            unknown = sorted(states - {s.value for s in State})
+            if unknown:
+                raise ApiError(400, f"unknown state {_shown(unknown[0])}; one of "
+                               f"{', '.join(s.value for s in State)}", code=Code.BAD_QUERY)
         snap = self._control.snapshot()
         report = _ready_report(snap)
-        profiles = [profile_json(p) for p in report.profiles if kind in (None, p.key.kind)]
+        profiles = [profile_json(p) for p in report.profiles if kind in (None, p.key.kind)
+                    and (states is None or p.state.value in states)]
         return json_response(200, {"schema_version": SCHEMA_VERSION,
                                    "reconciledAt": snap.last_reconcile_at, "profiles": profiles})
 

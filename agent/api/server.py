@@ -1,9 +1,13 @@
 """The status API server: HTTP/1.1 + JSON on a Unix socket.
 
 One accept thread blocks in ``select()`` on the listening socket and a wake-up pipe, so an idle
-daemon spends no CPU here; each connection gets a short-lived thread, at most
-``Limits.max_connections`` at once (a further connection is answered 503 and closed without a
-thread). A connection carries exactly one request, read within ``Limits.read_timeout_s``.
+daemon spends no CPU here; each connection gets a short-lived thread. Connections are counted
+by the peer's uid (``SO_PEERCRED``, read at accept): at most ``Limits.max_per_uid`` per non-root
+uid and ``Limits.max_connections`` for all non-root uids together, while root has a budget of its
+own (``max_root_connections``), so slow or idle clients of a local user can never lock root (or
+the other users) out. A connection beyond a limit is answered 503 and closed without a thread. A
+connection carries exactly one request, read within ``Limits.read_timeout_s`` (a deadline for the
+whole request, not per ``recv``).
 
 Nothing a client sends can take the server down: protocol errors become 4xx answers, a bug in a
 handler becomes a 500 and a log line with its traceback, and a client that vanishes only ends its
@@ -57,8 +61,8 @@ class ApiServer:
         self._group = group
         self._limits = limits or Limits()
         self._api = Api(control, clock=clock)
-        self._slots = threading.BoundedSemaphore(self._limits.max_connections)
         self._lock = threading.Lock()
+        self._open_by_uid: dict[int, int] = {}  # connections being served, under _lock
         self._workers: set[threading.Thread] = set()
         self._listener: socket.socket | None = None
         self._socket_file: SocketFile | None = None
@@ -137,17 +141,23 @@ class ApiServer:
             log.error("status API cannot accept a connection: %s", exc)
             time.sleep(0.1)  # rather than spin while the descriptor table is full
             return
-        if not self._slots.acquire(blocking=False):
+        try:
+            peer = peer_credentials(conn)
+        except OSError as exc:
+            log.warning("status API: no peer credentials (%s); closing", exc)
+            conn.close()
+            return
+        refusal = self._admit(peer.uid)
+        if refusal:
             # Non-blocking only: this thread accepts for everyone, it must not wait. Reading
             # what already arrived spares the client a reset in place of our answer.
             with contextlib.suppress(OSError):
                 conn.send(encode(error_response(_BUSY)), socket.MSG_DONTWAIT)
                 conn.recv(self._limits.max_head_bytes, socket.MSG_DONTWAIT)
             conn.close()
-            log.warning("status API: %d connections open; refused one",
-                        self._limits.max_connections)
+            log.warning("status API: refused a connection from %s: %s", peer, refusal)
             return
-        worker = threading.Thread(target=self._connection, args=(conn,),
+        worker = threading.Thread(target=self._connection, args=(conn, peer),
                                   name="secprof-api-conn", daemon=True)
         with self._lock:
             self._workers.add(worker)
@@ -157,26 +167,45 @@ class ApiServer:
             log.error("status API cannot start a thread: %s", exc)
             with self._lock:
                 self._workers.discard(worker)
-            self._slots.release()
+            self._release(peer.uid)
             conn.close()
 
-    def _connection(self, conn: socket.socket) -> None:
+    def _admit(self, uid: int) -> str:
+        """Take a connection slot for ``uid``; why not (empty: admitted)."""
+        limits = self._limits
+        with self._lock:
+            mine = self._open_by_uid.get(uid, 0)
+            if uid == 0:
+                if mine >= limits.max_root_connections:
+                    return f"root already has {mine} connections open"
+            elif mine >= limits.max_per_uid:
+                return f"uid {uid} already has {mine} connections open"
+            elif sum(n for u, n in self._open_by_uid.items() if u != 0) >= \
+                    limits.max_connections:
+                return f"{limits.max_connections} connections of non-root users are open"
+            self._open_by_uid[uid] = mine + 1
+            return ""
+
+    def _release(self, uid: int) -> None:
+        with self._lock:
+            left = self._open_by_uid.get(uid, 0) - 1
+            if left > 0:
+                self._open_by_uid[uid] = left
+            else:
+                self._open_by_uid.pop(uid, None)
+
+    def _connection(self, conn: socket.socket, peer: Peer) -> None:
         try:
             with conn:
-                self._exchange(conn)
+                self._exchange(conn, peer)
         except Exception:  # a bug, not the client's doing; the thread must still end cleanly
             log.exception("status API: connection failed")
         finally:
-            self._slots.release()
+            self._release(peer.uid)
             with self._lock:
                 self._workers.discard(threading.current_thread())
 
-    def _exchange(self, conn: socket.socket) -> None:
-        try:
-            peer = peer_credentials(conn)
-        except OSError as exc:
-            log.warning("status API: no peer credentials (%s); closing", exc)
-            return
+    def _exchange(self, conn: socket.socket, peer: Peer) -> None:
         started = time.monotonic()
         request: Request | None = None
         try:

@@ -4,39 +4,72 @@ Files live in ``<root>/<subdir>/<name>.json`` (a pod references ``<subdir>/<name
 ``localhostProfile``). Writes are atomic and happen only when the bytes change; one directory
 fsync covers a whole batch. Only keys the reconciler asks for are touched, and the reconciler
 only asks to remove what its ledger says secprof wrote.
+
+``<root>`` belongs to kubelet and is resolved as configured; ``<subdir>`` is secprof's own and is
+opened once per call without following links (a symlink or a file there is refused, so nothing
+is ever written or deleted in a directory it points to), and every file below it is read,
+written and removed relative to that descriptor: regular files only, never a link, a FIFO or a
+device (see :mod:`agent.fsutil`).
 """
 
 from __future__ import annotations
 
-import errno
+import contextlib
+import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 from agent.backends.base import Availability, Batch, Install, Probe, Result
 from agent.codes import Code
 from agent.errors import BackendError
-from agent.fsutil import atomic_write, confined, ensure_dir, fsync_dir, name_problem, read_bytes
-from agent.model.profile import ProfileKey
+from agent.fsutil import (
+    NotRegularFile,
+    atomic_write_at,
+    confined,
+    name_problem,
+    open_subdir,
+    read_at,
+    remove_stale_temps,
+    unlink_at,
+)
+from agent.model.profile import Kind, ProfileKey
 from agent.seccomp.render import digest
+
+log = logging.getLogger(__name__)
+
+# A profile file bigger than this is not one secprof wrote (the desired-state files are capped far
+# below); reading it whole just to compare would let a planted file cost memory.
+MAX_PROFILE_BYTES = 16 << 20
 
 
 class SeccompBackend:
-    def __init__(self, root: Path, subdir: str, *, proc_status: Path = Path("/proc/self/status")):
+    def __init__(self, root: Path, subdir: str, *, proc_status: Path = Path("/proc/self/status"),
+                 crash_point: Callable[[str], None] | None = None) -> None:
+        """``crash_point`` (tests and the crash-consistency bench only) is called with
+        ``"written:<name>"`` between a temp file and its rename."""
+        problem = name_problem(subdir)
+        if problem:  # the config already refused it; this is the second fence
+            raise BackendError(f"[seccomp] subdir {problem}", code=Code.CONFIG_INVALID)
         self._root = root
         self._subdir = subdir
         self._dir = confined(root, subdir)
         self._proc_status = proc_status
+        self._crash_point = crash_point
 
     def relative(self, key: ProfileKey) -> str:
         """The profile's path relative to ``root``: what a pod names as ``localhostProfile``."""
-        return f"{self._subdir}/{key.name}.json"
+        return f"{self._subdir}/{self._file(key)}"
 
-    def path(self, key: ProfileKey) -> Path:
+    @staticmethod
+    def _file(key: ProfileKey) -> str:
         problem = name_problem(key.name)
         if problem:  # the loader already refused it; this is the second fence
             raise BackendError(f"refusing to build a path from name {key.name!r}: {problem}")
-        return confined(self._dir, f"{key.name}.json")
+        return f"{key.name}.json"
+
+    def path(self, key: ProfileKey) -> Path:
+        return self._dir / self._file(key)
 
     def location(self, key: ProfileKey) -> str:
         return str(self.path(key))
@@ -53,44 +86,138 @@ class SeccompBackend:
                          f"{self._proc_status})")
         return Probe(availability=Availability.INSTALLED)
 
+    @contextlib.contextmanager
+    def _opened(self, *, create: bool) -> Iterator[int | None]:
+        """The install directory's descriptor (``None``: it does not exist and ``create`` is
+        false). Raises :class:`BackendError` when it is a symlink, not a directory, or cannot be
+        opened or made."""
+        try:
+            if create:  # kubelet's directory: links to it are the administrator's business
+                self._root.mkdir(parents=True, exist_ok=True)
+            root_fd = os.open(self._root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            yield None
+            return
+        except OSError as exc:
+            raise BackendError(f"cannot create or open {self._root}: {exc.strerror or exc}",
+                               code=Code.WRITE_FAILED,
+                               hint="check [seccomp] root and that secprof runs as root") from None
+        try:
+            fd = open_subdir(root_fd, self._subdir, create=create)
+        except FileNotFoundError:
+            fd = None
+        except OSError as exc:
+            raise self._dir_error(self._dir, exc) from None
+        finally:
+            os.close(root_fd)
+        try:
+            yield fd
+        finally:
+            if fd is not None:
+                os.close(fd)
+
+    @staticmethod
+    def _dir_error(path: Path, exc: OSError) -> BackendError:
+        if isinstance(exc, NotADirectoryError):
+            return BackendError(
+                f"{path} is a symlink or not a directory; secprof writes only into a real "
+                "directory of its own", code=Code.UNSAFE_DIRECTORY,
+                hint="remove it; secprof creates the directory itself",
+            )
+        return BackendError(f"cannot create or open {path}: {exc.strerror or exc}",
+                            code=Code.WRITE_FAILED,
+                            hint="check [seccomp] root and that secprof runs as root")
+
     def actual(self, keys: Iterable[ProfileKey]) -> Mapping[ProfileKey, str | None]:
+        """Digests of our files; a file that is not a regular file (or unreadable) reads as
+        ``"unreadable"``, which differs from every digest, so the plan repairs it."""
+        keys = list(keys)
         out: dict[ProfileKey, str | None] = {}
-        for key in keys:
-            data = read_bytes(self.path(key))
-            out[key] = None if data is None else digest(data)
+        try:
+            with self._opened(create=False) as fd:
+                for key in keys:
+                    if fd is None:
+                        out[key] = None
+                        continue
+                    try:
+                        data = read_at(fd, self._file(key), max_bytes=MAX_PROFILE_BYTES)
+                    except OSError:
+                        out[key] = "unreadable"
+                        continue
+                    out[key] = None if data is None else digest(data)
+        except BackendError:
+            return dict.fromkeys(keys, "unreadable")
+        return out
+
+    def sweep(self) -> list[str]:
+        """Remove the temp files killed runs left in the install directory (secprof's own
+        pattern only); the caller holds the state lock, so no run of ours is writing them."""
+        try:
+            with self._opened(create=False) as fd:
+                removed = [] if fd is None else remove_stale_temps(fd)
+        except (BackendError, OSError) as exc:
+            log.warning("cannot clean up %s: %s", self._dir, exc)
+            return []
+        for name in removed:
+            log.warning("removed %s, a temp file an interrupted run left", self._dir / name)
+        return removed
+
+    def inventory(self) -> Mapping[ProfileKey, tuple[str, str]]:
+        """Every profile file in secprof's own subdirectory (the namespace it owns): what a lost
+        ledger is rebuilt from. Regular ``<valid name>.json`` files only."""
+        out: dict[ProfileKey, tuple[str, str]] = {}
+        try:
+            with self._opened(create=False) as fd:
+                if fd is None:
+                    return out
+                for name in sorted(os.listdir(fd)):
+                    stem = name.removesuffix(".json")
+                    if stem == name or name_problem(stem):
+                        continue
+                    try:
+                        data = read_at(fd, name, max_bytes=MAX_PROFILE_BYTES)
+                    except OSError:
+                        continue
+                    if data is not None:
+                        key = ProfileKey(Kind.SECCOMP, stem)
+                        out[key] = (digest(data), self.location(key))
+        except (BackendError, OSError) as exc:
+            log.error("cannot list %s: %s", self._dir, exc)
         return out
 
     def apply(self, batch: Batch) -> list[Result]:
-        results: list[Result] = []
-        touched = False
-        if batch.installs:
-            try:
-                ensure_dir(self._dir)
-            except OSError as exc:
-                error = BackendError(
-                    f"cannot create {self._dir}: {exc.strerror}", code=Code.WRITE_FAILED,
-                    hint="check [seccomp] root and that secprof runs as root",
-                )
-                results.extend(Result(key=i.key, error=error) for i in batch.installs)
-            else:
-                for install in batch.installs:
-                    result = self._install(install)
-                    touched |= result.changed
-                    results.append(result)
-        for key in batch.removals:
-            result = self._remove(key)
-            touched |= result.changed
-            results.append(result)
-        if touched:
-            fsync_dir(self._dir)
-        return results
-
-    def _install(self, install: Install) -> Result:
-        path = self.path(install.key)
-        if read_bytes(path) == install.content:
-            return Result(key=install.key)
         try:
-            atomic_write(path, install.content, mode=0o644, sync_dir=False)
+            with self._opened(create=bool(batch.installs)) as fd:
+                if fd is None:  # nothing installed, nothing to remove
+                    return [Result(key=key) for key in batch.removals]
+                results = [self._install(fd, i) for i in batch.installs]
+                results += [self._remove(fd, key) for key in batch.removals]
+                if any(r.changed for r in results):
+                    os.fsync(fd)
+                return results
+        except BackendError as error:
+            return [Result(key=key, error=error) for key in
+                    (*(i.key for i in batch.installs), *batch.removals)]
+
+    def _install(self, fd: int, install: Install) -> Result:
+        name = self._file(install.key)
+        path = self._dir / name
+        try:
+            if read_at(fd, name, max_bytes=MAX_PROFILE_BYTES) == install.content:
+                return Result(key=install.key)
+        except NotRegularFile as exc:
+            return Result(key=install.key, error=BackendError(
+                f"{path} {exc.strerror}; secprof replaces only regular files",
+                code=Code.UNSAFE_TARGET, hint="remove it; secprof then writes the profile there"))
+        except OSError:
+            pass  # unreadable or oversized: replaced below
+        crash = self._crash_point
+        try:
+            atomic_write_at(fd, name, install.content, mode=0o644, sync_dir=False,
+                            before_rename=(lambda: crash(f"written:{name}")) if crash else None)
+        except NotRegularFile as exc:
+            return Result(key=install.key, error=BackendError(
+                f"{path} {exc.strerror}", code=Code.UNSAFE_TARGET))
         except OSError as exc:
             return Result(key=install.key, error=BackendError(
                 f"cannot write {path}: {exc.strerror or exc}; the previous file is unchanged",
@@ -98,16 +225,14 @@ class SeccompBackend:
             ))
         return Result(key=install.key, changed=True)
 
-    def _remove(self, key: ProfileKey) -> Result:
+    def _remove(self, fd: int, key: ProfileKey) -> Result:
         path = self.path(key)
         try:
-            os.unlink(path)
-        except FileNotFoundError:
-            return Result(key=key)
+            removed = unlink_at(fd, self._file(key))
+        except NotRegularFile as exc:
+            return Result(key=key, error=BackendError(
+                f"{path} {exc.strerror}", code=Code.REMOVE_FAILED))
         except OSError as exc:
-            if exc.errno == errno.EISDIR:
-                return Result(key=key, error=BackendError(
-                    f"{path} is a directory; not removing it", code=Code.REMOVE_FAILED))
             return Result(key=key, error=BackendError(
                 f"cannot remove {path}: {exc.strerror or exc}", code=Code.REMOVE_FAILED))
-        return Result(key=key, changed=True)
+        return Result(key=key, changed=removed)

@@ -30,7 +30,9 @@ def _config(args: argparse.Namespace) -> Config:
 
 def cmd_apply(args: argparse.Namespace) -> int:
     config = _config(args)
-    report = app.build_reconciler(config).reconcile(app.load_desired(config))
+    reconciler = app.build_reconciler(config)
+    with app.state_lock(config):  # one writer: the desired state is read under the lock too
+        report = reconciler.reconcile(app.load_desired(config))
     if args.json:
         emit_json(report_json(report))
     else:

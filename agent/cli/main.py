@@ -89,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "profiles, or of one (exit 1 when any is in error)")
     p.add_argument("target", metavar="KIND/NAME", nargs="?",
                    help="one profile in detail, e.g. seccomp/web-frontend")
+    p.add_argument("-a", "--all", action="store_true",
+                   help="a row for every profile (default: a summary, and the profiles that "
+                        "need attention)")
     p.set_defaults(handler=_command("remote", "cmd_status"))
 
     p = sub.add_parser("is-ready", parents=[common], help="exit 0 once the daemon has finished "

@@ -84,38 +84,60 @@ def _print_warnings(status: Mapping[str, Any]) -> None:
         print(f"warning: the last reload kept the previous config: {status['lastReloadError']}")
 
 
+# States an operator needs to look at: listed by default; the others only with --all.
+ATTENTION_STATES = ("Error", "Stale", "Pending", "Removing")
+
+
 def cmd_status(args: argparse.Namespace) -> int:
-    """``secprof status [KIND/NAME]``: the daemon's view of every profile, or of one."""
+    """``secprof status [--all] [KIND/NAME]``: a summary (and the profiles that need attention)
+    by default, every profile's row with ``--all``, or one profile in detail.
+
+    The summary asks the daemon for its counts and, only when some profile needs attention,
+    for those rows: at 1000 healthy profiles it moves ~2 KB instead of ~500 KB of JSON."""
     client = _client(args)
     if args.target:
         return _status_one(client, args.target, as_json=args.json)
     status = client.get("/v1/status")
-    reply = client.call("GET", "/v1/profiles")
-    if reply.status not in (200, 503):
-        raise api_error(reply)
-    profiles = _list(reply.doc, "profiles")
+    counts = status.get("counts") or {}
+    wanted = "" if args.all else ",".join(s for s in ATTENTION_STATES if counts.get(s))
     last = status.get("lastReconcile")
-    ok = reply.status == 200 and isinstance(last, dict) and bool(last.get("ok"))
+    ok = bool(status.get("ready")) and isinstance(last, dict) and bool(last.get("ok"))
+    if not status.get("ready"):
+        if args.json:
+            emit_json({**status, "profiles": []})
+        else:
+            print(f"the daemon has not finished its first reconcile yet "
+                  f"(secprof {status.get('version', '?')} up {age(status.get('uptimeSeconds'))})")
+        return EXIT_PROFILE_ERROR
+    profiles: list[Any] = []
+    reconciled_at: Any = None
+    if args.all or wanted:
+        reply = client.call("GET", "/v1/profiles" + (f"?state={wanted}" if wanted else ""))
+        if reply.status not in (200, 503):
+            raise api_error(reply)
+        ok = ok and reply.status == 200
+        profiles = _list(reply.doc, "profiles")
+        reconciled_at = reply.doc.get("reconciledAt")
     if args.json:
         emit_json({**status, "profiles": profiles})
         return EXIT_OK if ok else EXIT_PROFILE_ERROR
 
     now = time.time()
-    if reply.status == 503:
-        print(f"the daemon has not finished its first reconcile yet "
-              f"(secprof {status.get('version', '?')} up {age(status.get('uptimeSeconds'))})")
-        return EXIT_PROFILE_ERROR
-    reconciled = _since(reply.doc.get("reconciledAt"), now)
+    reconciled = _since(reconciled_at, now)
     rows = [["KIND", "NAME", "STATE", "AGE", "MESSAGE"]]
     for p in profiles:
         installed = _since(p.get("installedAt"), now)
         rows.append([_short(p.get("kind", "?")), p.get("name", "?"), p.get("state", "?"),
                      age(installed if installed is not None else reconciled),
                      p.get("message", "")])
+    total = sum(n for n in counts.values() if isinstance(n, int))
     if len(rows) > 1:
         table(rows)
-    else:
+    elif args.all:
         print("no profiles in the desired state")
+    if not args.all and total > len(profiles):
+        print(f"{total - len(profiles)} more profile(s) need no attention; "
+              "'secprof status --all' lists every one")
     _print_warnings(status)
     print(_summary(status, now))
     return EXIT_OK if ok else EXIT_PROFILE_ERROR

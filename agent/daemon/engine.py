@@ -69,10 +69,11 @@ class Engine:
         """A reconcile; ``full=False`` (after a file event) trusts unchanged file stats and the
         ledger's view of the host, the periodic resync (``full``) re-reads and re-checks all."""
         started = time.monotonic()
-        desired = load_directory(self.config.agent.profiles_dir, memo=self._memo,
-                                 trust_stat=not full)
-        reconciler, self._offline = self._offline or self._reconciler, None
-        report = reconciler.reconcile(desired, check_drift=full)
+        with app.state_lock(self.config):  # one writer, with `secprof apply`
+            desired = load_directory(self.config.agent.profiles_dir, memo=self._memo,
+                                     trust_stat=not full)
+            reconciler, self._offline = self._offline or self._reconciler, None
+            report = reconciler.reconcile(desired, check_drift=full)
         elapsed = time.monotonic() - started
         self._log(report)
         self._metrics = self._count(report, elapsed)

@@ -207,6 +207,9 @@ class Loop:
             covered = self._events
         try:
             result = self._engine.reconcile(full=full)
+        except AgentError as exc:  # named, e.g. state-locked: no traceback, its own code
+            log.error("reconcile did not run: %s", exc, extra={"ERROR_CODE": exc.code})
+            outcome = Outcome(ok=False, code=exc.code, message=exc.message)
         except Exception as exc:  # a bug: keep serving, say so, try again at the next trigger
             log.exception("reconcile failed unexpectedly")
             outcome = Outcome(ok=False, code=Code.INTERNAL_ERROR,
@@ -271,10 +274,15 @@ class Watchdog:
     # (a signal handler runs between two bytecodes) is seen within it.
     _IDLE_S = 5.0
 
+    _RETRY_S = 1.0  # how soon a notification systemd could not take yet is sent again
+
     def __init__(self, *, alive: Callable[[float], bool], ping: Callable[[], None],
-                 interval_s: float | None, clock: Clock = SYSTEM_CLOCK) -> None:
+                 interval_s: float | None, clock: Clock = SYSTEM_CLOCK,
+                 flush: Callable[[], bool] = lambda: True) -> None:
+        """``flush`` sends held notifications, ``True`` when none is left."""
         self._alive = alive
         self._ping = ping
+        self._flush = flush
         self._interval_s = interval_s
         self._clock = clock
         # Reentrant: stop() runs in a signal handler, possibly while run() holds it.
@@ -292,8 +300,9 @@ class Watchdog:
                     if self._alive(2 * interval):
                         self._ping()
                     next_ping = now + interval
-                wake = next_ping if interval else now + self._IDLE_S
-                self._clock.wait_until(self._cond, min(wake, now + self._IDLE_S))
+                idle = self._IDLE_S if self._flush() else self._RETRY_S
+                wake = next_ping if interval else now + idle
+                self._clock.wait_until(self._cond, min(wake, now + idle))
 
     def stop(self) -> None:
         """End :meth:`run` (safe from a signal handler)."""

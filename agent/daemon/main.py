@@ -44,7 +44,7 @@ class Daemon:
         self._watcher = Watcher(config.agent.profiles_dir, self.loop.changed)
         self._api = ApiServer(config.agent.socket, config.agent.socket_group, self.loop)
         self._watchdog = Watchdog(alive=self.loop.alive, ping=self._notifier.watchdog,
-                                  interval_s=watchdog_s)
+                                  interval_s=watchdog_s, flush=self._notifier.flush)
 
     def _config_changed(self, old: Config, new: Config) -> None:
         if new.agent.profiles_dir != old.agent.profiles_dir:

@@ -8,32 +8,91 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
+import threading
 import time
 
 log = logging.getLogger(__name__)
 
 
-class Notifier:
-    """``sd_notify`` through systemd-python; failures are logged once, never raised."""
+# Messages systemd must see eventually: kept and retried when the socket is full. STATUS alone
+# is informative, and the next one supersedes it: dropped rather than queued.
+_CRITICAL = ("READY", "WATCHDOG", "STOPPING", "RELOADING")
+MAX_PENDING = 16
 
-    def __init__(self) -> None:
-        self.enabled = bool(os.environ.get("NOTIFY_SOCKET"))
+
+class Notifier:
+    """``sd_notify`` that never blocks the process.
+
+    One non-blocking datagram socket connected to ``$NOTIFY_SOCKET`` (a leading ``@`` is the
+    abstract namespace). When the receiver's queue is full (systemd busy, or nothing reading),
+    a STATUS-only message is dropped; READY, WATCHDOG, STOPPING and RELOADING are queued (one
+    copy of each, at most :data:`MAX_PENDING`) and sent, in order, before the next message or at
+    :meth:`flush`. A blocking send here once froze the whole daemon, SIGTERM included, as soon as
+    the queue filled. Failures are logged once, never raised.
+    """
+
+    def __init__(self, address: str | None = None) -> None:
+        address = os.environ.get("NOTIFY_SOCKET", "") if address is None else address
+        self.enabled = bool(address)
+        self._address = "\0" + address[1:] if address.startswith("@") else address
+        self._sock: socket.socket | None = None
+        self._pending: list[bytes] = []
+        self._lock = threading.Lock()  # the worker and the main thread both notify
         self._warned = False
+        self.dropped = 0  # STATUS messages dropped because the queue was full
 
     def notify(self, **fields: str | int) -> None:
         if not self.enabled:
             return
-        from systemd import daemon  # noqa: PLC0415 - only under systemd
+        message = "\n".join(f"{k.upper()}={v}" for k, v in fields.items()).encode()
+        critical = any(k.upper() in _CRITICAL for k in fields)
+        with self._lock:
+            if self._flush() and self._send(message):
+                return
+            if not critical:
+                self.dropped += 1
+                return
+            if message not in self._pending:
+                self._pending.append(message)
+            del self._pending[:-MAX_PENDING]
 
-        message = "\n".join(f"{k.upper()}={v}" for k, v in fields.items())
+    def flush(self) -> bool:
+        """Send what is queued; ``True`` when nothing is left."""
+        with self._lock:
+            return self._flush()
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def _flush(self) -> bool:
+        while self._pending:
+            if not self._send(self._pending[0]):
+                return False
+            self._pending.pop(0)
+        return True
+
+    def _send(self, message: bytes) -> bool:
+        """``False`` when the receiver's queue is full (try again later)."""
         try:
-            daemon.notify(message)
-        except OSError as exc:
+            if self._sock is None:
+                self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+                self._sock.setblocking(False)
+                self._sock.connect(self._address)
+            self._sock.send(message)
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError as exc:  # no socket there, refused: nothing to retry for
             if not self._warned:
                 log.warning("cannot notify systemd through %s: %s",
                             os.environ.get("NOTIFY_SOCKET"), exc)
                 self._warned = True
+            if self._sock is not None:
+                self._sock.close()
+                self._sock = None
+        return True
 
     def ready(self, status: str) -> None:
         self.notify(ready=1, status=status)

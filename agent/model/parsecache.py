@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from agent.fsutil import atomic_write, ensure_dir
+from agent.fsutil import atomic_write, ensure_dir, read_bytes
 
 log = logging.getLogger(__name__)
 CACHE_FILE = "parse-cache.json"
@@ -62,9 +62,10 @@ class ParseCache:
 
     def _read(self) -> dict[str, list[Any]]:
         try:
-            doc = json.loads(self._path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {}
+            data = read_bytes(self._path)  # a regular file only: a FIFO here must not hang
+            if data is None:
+                return {}
+            doc = json.loads(data.decode("utf-8"))
         except (OSError, ValueError) as exc:
             log.warning("ignoring unreadable parse cache %s: %s", self._path, exc)
             return {}

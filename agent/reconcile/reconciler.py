@@ -25,6 +25,7 @@ from agent.model.profile import ProfileKey
 from agent.reconcile.driver import Built, Details, Driver
 from agent.reconcile.ledger import Entry, LedgerStore
 from agent.reconcile.plan import Planned, Step, make_plan
+from agent.reconcile.recovery import recover, sweep
 from agent.reconcile.status import ProfileStatus, Report, State
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,7 @@ class Reconciler:
         self._drivers = tuple(drivers)
         self._ledger = ledger
         self._clock = clock
+        self._swept = False
 
     def evaluate(
         self, desired: DesiredState, *, read_only: bool = False, check_drift: bool = True
@@ -77,7 +79,10 @@ class Reconciler:
     def reconcile(self, desired: DesiredState, *, check_drift: bool = True) -> Report:
         """Build, plan and apply driver by driver, saving the ledger after each."""
         started = self._clock()
-        before = self._ledger.load(repair=True)
+        if not self._swept:  # once per process: the leftovers of killed runs (we hold the lock)
+            self._swept = True
+            sweep(self._ledger, self._drivers)
+        before = recover(self._ledger, self._drivers, desired)
         validated = {e.digest for e in before.values()}
         ledger = dict(before)
         parts: list[Part] = []
@@ -140,11 +145,21 @@ class Reconciler:
         )
         removals = tuple(p.key for p in part.plan if p.step is Step.REMOVE)
         batch = Batch(installs=installs, removals=removals)
+        backend = part.driver.backend
+        now = self._clock()
+        if installs:  # first the intent, durably: a crash after it loses no ownership
+            try:
+                self._ledger.intend(
+                    Entry(key=i.key, digest=i.digest, location=backend.location(i.key),
+                          source=_origin_file(part.built[i.key]), installed_at=now)
+                    for i in installs
+                )
+            except AgentError as exc:
+                keys = [i.key for i in installs] + list(removals)
+                return {key: Result(key=key, error=exc) for key in keys}
         results = self._run(part.driver, batch) if batch else {}
 
         before = dict(ledger)
-        now = self._clock()
-        backend = part.driver.backend
         for install in installs:
             if results[install.key].ok:
                 built = part.built[install.key]
@@ -164,7 +179,15 @@ class Reconciler:
             ):
                 ledger[planned.key] = replace(entry, source=built_or_error.origin.file)
         if ledger != before:
-            self._ledger.save(ledger)
+            try:
+                self._ledger.save(ledger)
+            except AgentError as exc:  # what was written stays owned through the intent
+                return {key: Result(key=key, error=AgentError(
+                            f"{exc.message}; the change was made, and the next run records it",
+                            code=exc.code, hint=exc.hint))
+                        if r.changed else r for key, r in results.items()}
+        if installs:
+            self._ledger.done()
         return results
 
     @staticmethod
@@ -321,3 +344,7 @@ def _directory_errors(desired: DesiredState) -> tuple[ManifestError, ...]:
     if desired.complete:
         return ()
     return tuple(e for e in desired.errors if e.code == Code.DIRECTORY_UNREADABLE)
+
+
+def _origin_file(built: Built | AgentError) -> str:
+    return built.origin.file if isinstance(built, Built) else ""

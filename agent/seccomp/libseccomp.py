@@ -71,6 +71,8 @@ _OPERATORS = {
     "SCMP_CMP_GT": 6,
     "SCMP_CMP_MASKED_EQ": 7,
 }
+BPF_INSTRUCTION_BYTES = 8  # sizeof(struct sock_filter)
+BPF_MAXINSNS = 4096  # the kernel refuses a longer seccomp program (EINVAL at load)
 _UNKNOWN = -1  # __NR_SCMP_ERROR; other negative numbers are libseccomp pseudo-syscalls
 
 
@@ -102,6 +104,7 @@ def _lib() -> ctypes.CDLL:
     lib.seccomp_rule_add_array.argtypes = (ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int,
                                            ctypes.c_uint, ctypes.POINTER(_ArgCmp))
     lib.seccomp_syscall_resolve_name_arch.argtypes = (ctypes.c_uint32, ctypes.c_char_p)
+    lib.seccomp_export_bpf.argtypes = (ctypes.c_void_p, ctypes.c_int)
     return lib
 
 
@@ -135,6 +138,27 @@ class Filter:
         result = _lib().seccomp_load(self._ctx)
         if result < 0:
             raise OSError(-result, os.strerror(-result))
+
+    def export_bpf(self) -> bytes:
+        """The BPF program libseccomp generates (what a runtime hands the kernel): an array of
+        8-byte ``struct sock_filter`` instructions, one program for all the filter's
+        architectures."""
+        fd = os.memfd_create("secprof-bpf", os.MFD_CLOEXEC)
+        try:
+            result = _lib().seccomp_export_bpf(self._ctx, fd)
+            if result < 0:
+                raise OSError(-result, os.strerror(-result))
+            os.lseek(fd, 0, os.SEEK_SET)
+            chunks = []
+            while chunk := os.read(fd, 1 << 16):
+                chunks.append(chunk)
+            return b"".join(chunks)
+        finally:
+            os.close(fd)
+
+    def instructions(self) -> int:
+        """The length of :meth:`export_bpf`'s program, in instructions."""
+        return len(self.export_bpf()) // BPF_INSTRUCTION_BYTES
 
     def close(self) -> None:
         if self._ctx is not None:

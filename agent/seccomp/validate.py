@@ -5,6 +5,9 @@
   hear about them (a typo in an allow-list is a syscall that stays denied).
 * A merged profile that libseccomp refuses to compile, or that uses ``SCMP_ACT_NOTIFY`` without
   a ``listenerPath``, is an *error*: a container runtime would refuse to start with it.
+* So is one whose BPF program is longer than the kernel accepts (``BPF_MAXINSNS``): runc
+  compiles the profile with libseccomp into one program for all its architectures, and the
+  kernel refuses it at container start (see :func:`check_program_size`).
 """
 
 from __future__ import annotations
@@ -12,7 +15,14 @@ from __future__ import annotations
 from agent.codes import Code
 from agent.errors import ValidationError
 from agent.model.seccomp import ACT_NOTIFY, SeccompSpec
-from agent.seccomp.libseccomp import CompileFailure, compiled, exists_on, known
+from agent.seccomp.libseccomp import (
+    BPF_MAXINSNS,
+    CompileFailure,
+    Filter,
+    compiled,
+    exists_on,
+    known,
+)
 
 
 def name_warnings(own: SeccompSpec, architectures: tuple[str, ...]) -> tuple[str, ...]:
@@ -42,7 +52,29 @@ def check_merged(spec: SeccompSpec) -> None:
             code=Code.NOTIFY_WITHOUT_LISTENER,
         )
     try:
-        with compiled(spec):
-            pass
+        with compiled(spec) as built:
+            check_program_size(built)
     except CompileFailure as failure:
         raise ValidationError(failure.message, code=Code.LIBSECCOMP_REJECTED) from None
+
+
+def check_program_size(built: Filter, limit: int = BPF_MAXINSNS) -> int:
+    """The filter's BPF instruction count; :class:`ValidationError` past the kernel's limit.
+
+    runc loads libseccomp's program (plus a short stub of its own for unknown syscalls), so a
+    program over the limit is one every container using the profile fails to start with.
+    """
+    try:
+        count = built.instructions()
+    except OSError as exc:
+        raise ValidationError(f"libseccomp cannot export the BPF program: {exc.strerror}",
+                              code=Code.LIBSECCOMP_REJECTED) from None
+    if count > limit:
+        raise ValidationError(
+            f"the compiled BPF program has {count} instructions; the kernel loads at most "
+            f"{limit} (BPF_MAXINSNS), so a container runtime would refuse this profile",
+            code=Code.BPF_TOO_LARGE,
+            hint="merge rules: list many syscalls in one rule, and use fewer argument "
+                 "conditions or architectures",
+        )
+    return count

@@ -124,12 +124,12 @@ def test_a_slow_client_times_out_while_others_are_served(server: ApiServer,
 
 def test_connections_beyond_the_cap_get_503_at_once(socket_path: Path,
                                                      control: MemoryControl) -> None:
-    limits = replace(FAST, max_connections=2, read_timeout_s=10)  # the idle ones stay idle
+    limits = replace(FAST, max_root_connections=2, read_timeout_s=10)  # idle ones stay idle
     with ApiServer(socket_path, "nogroup", control, limits=limits) as srv:
         client = Client(srv.path)
         idle = []
         try:
-            for _ in range(limits.max_connections):
+            for _ in range(limits.max_root_connections):
                 sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
                 sock.connect(str(srv.path))
                 idle.append(sock)

@@ -183,7 +183,7 @@ def test_config_error_at_start_exits_78(host: Host) -> None:
 def test_status_cli_against_the_daemon(host: Host) -> None:
     host.write("good.yaml", GOOD)
     with running(host):
-        proc = host.cli("status")
+        proc = host.cli("status", "--all")
         assert proc.returncode == 0, proc.stderr
         assert "good" in proc.stdout and "Installed" in proc.stdout
         assert host.cli("is-ready").returncode == 0

@@ -46,8 +46,34 @@ def live(control: MemoryControl, server: ApiServer) -> MemoryControl:
     return control
 
 
-def test_status_table(live: MemoryControl, config: Path) -> None:
+def test_status_summary_lists_only_what_needs_attention(live: MemoryControl,
+                                                        config: Path) -> None:
     run = secprof(config, "status")
+    assert run.returncode == 1, run.stderr  # one profile is in error
+    lines = run.stdout.splitlines()
+    assert lines[0].split() == ["KIND", "NAME", "STATE", "AGE", "MESSAGE"]
+    assert [line.split()[1] for line in lines[1:3]] == ["web-frontend", "broken"]
+    assert lines[3] == ("1 more profile(s) need no attention; 'secprof status --all' lists "
+                        "every one")
+    assert re.match(r"1 error, 1 stale, 1 validated; last reconcile", lines[-1])
+
+
+def test_status_summary_of_a_healthy_host_is_one_line(live: MemoryControl,
+                                                      config: Path) -> None:
+    snap = running(time.time())
+    assert snap.report is not None
+    live.current = replace(snap, report=replace(snap.report, profiles=(
+        snap.report.profiles[-1],), file_errors=()))
+    run = secprof(config, "status")
+    assert run.returncode == 0, run.stdout + run.stderr
+    lines = run.stdout.splitlines()
+    assert "KIND" not in run.stdout  # no table: nothing needs attention
+    assert lines[0].startswith("1 more profile(s) need no attention")
+    assert lines[-1].startswith("1 validated; last reconcile")
+
+
+def test_status_table(live: MemoryControl, config: Path) -> None:
+    run = secprof(config, "status", "--all")
     assert run.returncode == 1, run.stderr  # one profile is in error
     lines = run.stdout.splitlines()
     assert lines[0].split() == ["KIND", "NAME", "STATE", "AGE", "MESSAGE"]
@@ -76,6 +102,8 @@ def test_status_json(live: MemoryControl, config: Path) -> None:
     doc = json.loads(run.stdout)
     assert run.returncode == 1
     assert doc["schema_version"] == 1
+    assert [p["name"] for p in doc["profiles"]] == ["web-frontend", "broken"]
+    doc = json.loads(secprof(config, "status", "--json", "--all").stdout)
     assert [p["name"] for p in doc["profiles"]] == ["web-frontend", "broken", "nginx"]
     assert doc["counts"]["Error"] == 1
 

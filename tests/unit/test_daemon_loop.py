@@ -277,3 +277,19 @@ def test_without_an_interval_the_watchdog_only_waits_for_stop(clock: FakeClock) 
     runner.join(5)
     assert not runner.is_alive()
     assert pings == []
+
+
+def test_a_named_failure_is_its_own_outcome_not_an_internal_error(
+        loop: Loop, engine: CountingEngine, caplog: pytest.LogCaptureFixture) -> None:
+    from agent.codes import Code  # noqa: PLC0415
+    from agent.reconcile.lock import StateLocked  # noqa: PLC0415
+
+    def locked(*, full: bool = True) -> Result:
+        raise StateLocked("another secprof process (pid 42) has held the state lock",
+                          code=Code.STATE_LOCKED)
+
+    engine.reconcile = locked  # type: ignore[method-assign]
+    outcome = loop.request_reconcile(5.0)
+    assert (outcome.ok, outcome.code) == (False, Code.STATE_LOCKED)
+    assert "pid 42" in outcome.message
+    assert "Traceback" not in caplog.text

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.fsutil import atomic_write, confined, name_problem
+from agent.fsutil import NotRegularFile, atomic_write, confined, name_problem, open_dir, read_at
 
 
 def test_atomic_write_replaces_content_and_sets_mode(tmp_path: Path) -> None:
@@ -47,3 +47,36 @@ def test_confined_refuses_escapes(tmp_path: Path) -> None:
         confined(tmp_path, "../a.json")
     with pytest.raises(ValueError, match="escapes"):
         confined(tmp_path, "/etc/passwd")
+
+
+def test_open_dir_refuses_a_symlink_or_a_file(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    (tmp_path / "file").write_text("x")
+    for name in ("link", "file"):
+        with pytest.raises(NotADirectoryError):
+            open_dir(tmp_path / name, create=True)
+    os.close(open_dir(tmp_path / "new/sub", create=True, mode=0o700))
+    assert stat.S_IMODE((tmp_path / "new/sub").stat().st_mode) == 0o700
+
+
+def test_read_at_refuses_special_files_without_blocking(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "link").symlink_to("/etc/hostname")
+    fd = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for name in ("fifo", "link"):
+            with pytest.raises(NotRegularFile):
+                read_at(fd, name)
+        assert read_at(fd, "absent") is None
+        with pytest.raises(ValueError):
+            read_at(fd, "../x")
+    finally:
+        os.close(fd)
+
+
+def test_atomic_write_refuses_to_replace_a_special_file(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "p.json")
+    with pytest.raises(NotRegularFile):
+        atomic_write(tmp_path / "p.json", b"x")
+    assert sorted(os.listdir(tmp_path)) == ["p.json"]
