@@ -1,8 +1,9 @@
 """Seccomp backend: JSON files where kubelet and container runtimes read them.
 
 Files live in ``<root>/<subdir>/<name>.json`` (a pod references ``<subdir>/<name>.json`` as its
-``localhostProfile``). Writes are atomic and happen only when the bytes change; one directory
-fsync covers a whole batch. Only keys the reconciler asks for are touched, and the reconciler
+``localhostProfile``); with SPO v0.8's layout a profile named ``<namespace>/<name>`` lives in
+``<root>/<subdir>/<namespace>/<name>.json``. Writes are atomic and happen only when the bytes
+change; one fsync per directory covers a whole batch. Only keys the reconciler asks for are touched, and the reconciler
 only asks to remove what its ledger says secprof wrote.
 """
 
@@ -16,7 +17,8 @@ from pathlib import Path
 from agent.backends.base import Availability, Batch, Install, Probe, Result
 from agent.codes import Code
 from agent.errors import BackendError
-from agent.fsutil import atomic_write, confined, ensure_dir, fsync_dir, name_problem, read_bytes
+from agent.fsutil import atomic_write, confined, ensure_dir, fsync_dir, read_bytes
+from agent.model.names import key_path_problem
 from agent.model.profile import ProfileKey
 from agent.seccomp.render import digest
 
@@ -33,10 +35,10 @@ class SeccompBackend:
         return f"{self._subdir}/{key.name}.json"
 
     def path(self, key: ProfileKey) -> Path:
-        problem = name_problem(key.name)
+        problem = key_path_problem(key.name)
         if problem:  # the loader already refused it; this is the second fence
             raise BackendError(f"refusing to build a path from name {key.name!r}: {problem}")
-        return confined(self._dir, f"{key.name}.json")
+        return confined(self._dir, *f"{key.name}.json".split("/"))
 
     def location(self, key: ProfileKey) -> str:
         return str(self.path(key))
@@ -62,7 +64,7 @@ class SeccompBackend:
 
     def apply(self, batch: Batch) -> list[Result]:
         results: list[Result] = []
-        touched = False
+        touched_dirs: set[Path] = set()
         if batch.installs:
             try:
                 ensure_dir(self._dir)
@@ -75,14 +77,16 @@ class SeccompBackend:
             else:
                 for install in batch.installs:
                     result = self._install(install)
-                    touched |= result.changed
+                    if result.changed:
+                        touched_dirs.add(self.path(install.key).parent)
                     results.append(result)
         for key in batch.removals:
             result = self._remove(key)
-            touched |= result.changed
+            if result.changed:
+                touched_dirs.add(self.path(key).parent)
             results.append(result)
-        if touched:
-            fsync_dir(self._dir)
+        for directory in sorted(touched_dirs):
+            fsync_dir(directory)
         return results
 
     def _install(self, install: Install) -> Result:
@@ -90,6 +94,8 @@ class SeccompBackend:
         if read_bytes(path) == install.content:
             return Result(key=install.key)
         try:
+            if path.parent != self._dir:  # <namespace>/ of SPO v0.8's layout
+                ensure_dir(path.parent)
             atomic_write(path, install.content, mode=0o644, sync_dir=False)
         except OSError as exc:
             return Result(key=install.key, error=BackendError(

@@ -74,6 +74,12 @@ _OPERATORS = {
 _UNKNOWN = -1  # __NR_SCMP_ERROR; other negative numbers are libseccomp pseudo-syscalls
 
 
+def action_value(action: str, errno_ret: int | None) -> int:
+    """libseccomp's value for an action and its errno: two rules with equal values do the same
+    thing (``SCMP_ACT_KILL`` is ``SCMP_ACT_KILL_THREAD``; an unset errno is EPERM)."""
+    return _ACTIONS[action](errno_ret)
+
+
 class _ArgCmp(ctypes.Structure):
     _fields_ = (  # struct scmp_arg_cmp
         ("arg", ctypes.c_uint),
