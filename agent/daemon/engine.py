@@ -59,6 +59,7 @@ class Engine:
                                                        build_cache=cache)
         self._reconciler: Reconciler = reconcilers(config, network=True, build_cache=cache)
         self._memo = FileMemo()
+        self._options = app.load_options(config)
         self._metrics: Metrics = previous.metrics if previous else Metrics()
 
     @property
@@ -70,7 +71,7 @@ class Engine:
         ledger's view of the host, the periodic resync (``full``) re-reads and re-checks all."""
         started = time.monotonic()
         desired = load_directory(self.config.agent.profiles_dir, memo=self._memo,
-                                 trust_stat=not full)
+                                 trust_stat=not full, options=self._options)
         reconciler, self._offline = self._offline or self._reconciler, None
         report = reconciler.reconcile(desired, check_drift=full)
         elapsed = time.monotonic() - started

@@ -108,6 +108,7 @@ def _lib() -> ctypes.CDLL:
     lib.seccomp_rule_add_array.argtypes = (ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int,
                                            ctypes.c_uint, ctypes.POINTER(_ArgCmp))
     lib.seccomp_syscall_resolve_name_arch.argtypes = (ctypes.c_uint32, ctypes.c_char_p)
+    lib.seccomp_syscall_resolve_name_rewrite.argtypes = (ctypes.c_uint32, ctypes.c_char_p)
     return lib
 
 
@@ -121,9 +122,18 @@ def known(name: str) -> bool:
     return syscall_number("SCMP_ARCH_NATIVE", name) != _UNKNOWN
 
 
+@cache
+def _filtered_number(arch: str, name: str) -> int:
+    """The number libseccomp really filters on ``arch``: on 32-bit x86, s390 and others,
+    ``recv``, ``send``, ``shmget``… are multiplexed through ``socketcall``/``ipc``, and a rule
+    for them compiles into a rule on that syscall (negative: nothing to filter)."""
+    return int(_lib().seccomp_syscall_resolve_name_rewrite(ARCHES[arch], name.encode()))
+
+
 def exists_on(name: str, arches: tuple[str, ...]) -> bool:
-    """Whether ``name`` is a real syscall on at least one of ``arches`` (native when empty)."""
-    return any(syscall_number(a, name) >= 0 for a in (arches or ("SCMP_ARCH_NATIVE",)))
+    """Whether a rule for ``name`` filters anything on at least one of ``arches`` (native when
+    empty), directly or through a multiplexer such as ``socketcall``."""
+    return any(_filtered_number(a, name) >= 0 for a in (arches or ("SCMP_ARCH_NATIVE",)))
 
 
 @dataclass(frozen=True, slots=True)
