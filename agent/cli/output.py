@@ -40,12 +40,13 @@ def print_report(report: Report, out: TextIO | None = None, *, verbose: bool = F
     """The report as a table, then errors, each profile's warnings and notes (summarised
     unless ``verbose``), ``notes`` about the desired state itself, and a summary line."""
     out = out or sys.stdout
-    rows = [["KIND", "NAME", "STATE", "CHANGE", "DETAIL"]]
+    # USAGE: what a workload sets to use the profile (a pod's localhostProfile, …).
+    rows = [["KIND", "NAME", "STATE", "CHANGE", "USAGE", "DETAIL"]]
     for p in report.profiles:
         rows.append([p.key.kind.short, p.key.name, p.state.value,
-                     p.step.value if p.step else "-", _detail(p)])
+                     p.step.value if p.step else "-", p.usage or "-", _detail(p)])
     for key in report.removed:
-        rows.append([key.kind.short, key.name, "Removed", "remove", ""])
+        rows.append([key.kind.short, key.name, "Removed", "remove", "-", ""])
     if len(rows) > 1:
         table(rows, out)
     else:

@@ -106,12 +106,12 @@ def cmd_status(args: argparse.Namespace) -> int:
               f"(secprof {status.get('version', '?')} up {age(status.get('uptimeSeconds'))})")
         return EXIT_PROFILE_ERROR
     reconciled = _since(reply.doc.get("reconciledAt"), now)
-    rows = [["KIND", "NAME", "STATE", "AGE", "MESSAGE"]]
+    rows = [["KIND", "NAME", "STATE", "AGE", "USAGE", "MESSAGE"]]
     for p in profiles:
         installed = _since(p.get("installedAt"), now)
         rows.append([_short(p.get("kind", "?")), p.get("name", "?"), p.get("state", "?"),
                      age(installed if installed is not None else reconciled),
-                     p.get("message", "")])
+                     p.get("usage") or "-", p.get("message", "")])
     if len(rows) > 1:
         table(rows)
     else:
@@ -162,6 +162,7 @@ def _status_one(client: Client, target: str, *, as_json: bool) -> int:
         ("message", profile.get("message") or "-"),
         ("source", profile.get("source") or "-"),
         ("location", profile.get("location") or "-"),
+        ("usage", profile.get("usage") or "-"),
         ("digest", profile.get("digest") or "-"),
         ("installed", installed),
     ]

@@ -136,9 +136,22 @@ def test_every_error_of_a_document_is_reported(pdir: Path) -> None:
 def test_metadata_name_ending_in_json_installs_as_spo_does(pdir: Path) -> None:
     (pdir / "a.yaml").write_text(seccomp_doc("web.json", "defaultAction: SCMP_ACT_LOG"))
     desired = load_directory(pdir)
-    profile = desired.profiles[key("web")]
-    assert profile.notes[0].startswith("metadata.name 'web.json' ends in .json: installed as "
-                                       "web.json")
+    assert list(desired.profiles) == [key("web")]
+    assert desired.notes == ("profiles.d/a.yaml[0]: metadata.name 'web.json' ends in .json: "
+                             "installed as web.json (as SPO does), not web.json.json",)
+
+
+def test_docker_template_fields_in_a_seccompprofile_spec_say_where_they_belong(
+        pdir: Path) -> None:
+    (pdir / "a.yaml").write_text(seccomp_doc("t", """\
+        defaultAction: SCMP_ACT_ERRNO
+        syscalls:
+          - {names: [read], action: SCMP_ACT_ALLOW}
+          - {names: [mount], action: SCMP_ACT_ALLOW, includes: {caps: [CAP_SYS_ADMIN]}}
+        """))
+    (error,) = load_directory(pdir).key_errors[key("t")]
+    assert (error.code, error.field) == ("template-in-spec", "spec.syscalls[1].includes")
+    assert "plain .json file" in error.hint
 
 
 def namespaced(name: str, namespace: str | None, base: str = "") -> str:
