@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from agent.errors import ManifestError
 from agent.model.decode import Node
 from agent.model.seccomp import ARCHITECTURES
 
@@ -133,6 +134,16 @@ def flatten(node: Node, host: TemplateHost) -> Flattened:
     """
     if not is_template(node.value):
         return Flattened(node=node, notes=())
+    try:
+        return _flatten(node, host)
+    except ManifestError as exc:
+        if not exc.hint:
+            exc.hint = ("the file is a Docker-format seccomp template (archMap, "
+                        "includes/excludes), flattened for this host as Docker does")
+        raise
+
+
+def _flatten(node: Node, host: TemplateHost) -> Flattened:
     value: dict[str, Any] = dict(node.value)
     notes: list[str] = []
     if "archMap" in value:

@@ -182,3 +182,11 @@ def test_errors_of_a_template_are_all_reported() -> None:
         ("syscalls[2].errnoRet", "has no effect with SCMP_ACT_ALLOW: only SCMP_ACT_ERRNO and "
          "SCMP_ACT_TRACE return an errno"),
     ]
+
+
+def test_an_error_in_a_template_says_what_the_file_is() -> None:
+    with pytest.raises(ManifestError) as caught:
+        flat({**TEMPLATE, "archMap": [{"architecture": "SCMP_ARCH_X86_64",
+                                       "subArchitectures": ["SCMP_ARCH_X87"]}]})
+    assert caught.value.field == "archMap[0].subArchitectures[0]"
+    assert caught.value.hint.startswith("the file is a Docker-format seccomp template")
