@@ -19,7 +19,7 @@ from collections.abc import Collection
 from typing import Any
 
 from agent.codes import Code
-from agent.errors import ManifestError, did_you_mean
+from agent.errors import ManifestError, did_you_mean, shown
 from agent.fsutil import name_problem, sha256_hex
 from agent.model.decode import DocContext, Node
 from agent.model.desired import Collector, DesiredState
@@ -175,6 +175,11 @@ def _identity(node: Node, options: LoadOptions) -> ProfileKey:
 def _load_document(doc: Any, origin: Origin, out: Collector, path: str = "") -> None:
     node = Node(doc, path, DocContext(origin.display, origin.index))
     if _is_list(doc):
+        if origin.item is not None:  # kubectl never nests them; a hostile file might, deeply
+            out.file_error(origin.file, ManifestError(
+                "a List inside a List is not read", file=origin.display, index=origin.index,
+                field=node.child("kind", None).path, code=Code.LIST_NESTED))
+            return
         _load_list(node, origin, out)
         return
     if _skipped(doc, origin, out):
@@ -253,8 +258,9 @@ def _skipped(doc: Any, origin: Origin, out: Collector) -> bool:
         return False
     meta = doc.get("metadata")
     name = meta.get("name") if isinstance(meta, dict) else None
-    out.notes.append(f"{origin}: {doc['kind']} {name or ''} skipped: it only means something "
-                     "to Kubernetes (secprof installs profiles, not bindings or recordings)")
+    out.notes.append(f"{origin}: {doc['kind']} {shown(name or '')} skipped: it only means "
+                     "something to Kubernetes (secprof installs profiles, not bindings or "
+                     "recordings)")
     return True
 
 
