@@ -78,9 +78,8 @@ class Code(StrEnum):
     MANIFEST_UNREADABLE = "manifest-unreadable", ("the file that defined an installed profile "
                                                   "cannot be read now; the profile is held")
     LIST_NESTED = "list-nested", "a kind: List document inside another List's items"
-    TEMPLATE_IN_SPEC = "template-in-spec", ("a SeccompProfile spec uses a field of Docker's "
-                                            "template format (archMap, includes…); such "
-                                            "profiles go in plain .json files")
+    TEMPLATE_IN_SPEC = "template-in-spec", ("a SeccompProfile spec uses Docker's template format "
+                                            "(archMap, includes…): use a plain .json file")
     RULE_CONFLICT = "rule-conflict", ("two rules of one seccomp profile give one syscall and "
                                       "the same arguments different actions (runc refuses it)")
 
