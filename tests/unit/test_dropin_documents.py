@@ -248,3 +248,19 @@ def test_recv_and_send_exist_on_32_bit_x86_through_socketcall() -> None:
     spec = SeccompSpec(default_action="SCMP_ACT_ERRNO", syscalls=spec_rules)
     assert name_warnings(spec, ("SCMP_ARCH_X86_64", "SCMP_ARCH_X86")) == ()
     assert len(name_warnings(spec, ("SCMP_ARCH_X86_64",))) == 2
+
+
+def test_a_list_inside_a_list_is_an_error_of_that_document(pdir: Path) -> None:
+    inner = "{apiVersion: v1, kind: List, items: []}"
+    (pdir / "n.yaml").write_text(f"apiVersion: v1\nkind: List\nitems:\n- {inner}\n")
+    (error,) = load_directory(pdir).file_errors["n.yaml"]
+    assert (error.code, error.field) == ("list-nested", "items[0].kind")
+
+
+def test_errors_of_one_document_are_capped(pdir: Path) -> None:
+    rules = "\n".join(f"  - {{names: [BAD{i}], action: SCMP_ACT_ALLOW}}" for i in range(80))
+    (pdir / "a.yaml").write_text(seccomp_doc("many", "defaultAction: SCMP_ACT_LOG\nsyscalls:\n"
+                                             + rules))
+    errors = load_directory(pdir).key_errors[key("many")]
+    assert len(errors) == 50
+    assert errors[-1].message == "… and 31 more errors in this document"
