@@ -4,6 +4,7 @@ format of moby's default.json: arch maps, capability gates, kernel gates)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -190,3 +191,24 @@ def test_an_error_in_a_template_says_what_the_file_is() -> None:
                                        "subArchitectures": ["SCMP_ARCH_X87"]}]})
     assert caught.value.field == "archMap[0].subArchitectures[0]"
     assert caught.value.hint.startswith("the file is a Docker-format seccomp template")
+
+
+def test_the_parse_cache_never_answers_for_another_capability_set(tmp_path: Path) -> None:
+    from agent.model.manifests import load_directory  # noqa: PLC0415
+    from agent.model.options import LoadOptions  # noqa: PLC0415
+    from agent.model.parsecache import ParseCache  # noqa: PLC0415
+    from agent.model.profile import Kind, ProfileKey  # noqa: PLC0415
+
+    pdir = tmp_path / "profiles.d"
+    pdir.mkdir()
+    (pdir / "t.json").write_text(json.dumps(TEMPLATE))
+    admin = TemplateHost(arch="amd64", kernel=(5, 10), capabilities=frozenset({"CAP_SYS_ADMIN"}))
+    key = ProfileKey(Kind.SECCOMP, "t")
+    seen = []
+    for host in (AMD64, AMD64, admin):
+        cache = ParseCache(tmp_path / "state")
+        desired = load_directory(pdir, cache=cache, options=LoadOptions(template=host))
+        cache.save()
+        seen.append((["mount", "unshare"] in [list(r.names) for r in
+                                              desired.profiles[key].spec.syscalls], cache.hits))
+    assert seen == [(False, 0), (False, 1), (True, 0)]  # the same bytes, parsed again
