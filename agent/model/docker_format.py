@@ -61,6 +61,7 @@ TEMPLATE_ARCHES: dict[str, str] = {
 }
 _TEMPLATE_FIELDS = ("archMap",)
 TEMPLATE_RULE_FIELDS = ("includes", "excludes", "comment", "name")
+_RULE_FIELD_SET = frozenset(TEMPLATE_RULE_FIELDS)
 _FILTER_FIELDS = ("caps", "arches", "minKernel")
 _CAP_RE = re.compile(r"^CAP_[A-Z_]+$")
 _KERNEL_RE = re.compile(r"^(\d{1,3})\.(\d{1,3})$")
@@ -115,8 +116,7 @@ def is_template(value: Any) -> bool:
         return True
     rules = value.get("syscalls")
     return isinstance(rules, list) and any(
-        isinstance(rule, dict) and any(key in rule for key in TEMPLATE_RULE_FIELDS)
-        for rule in rules
+        isinstance(rule, dict) and not _RULE_FIELD_SET.isdisjoint(rule) for rule in rules
     )
 
 

@@ -14,10 +14,10 @@ on its own, and all their errors are raised together as one :class:`SpecErrors`.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
+from types import TracebackType
 from typing import Any, TypeVar
 
 from agent.codes import Code
@@ -136,17 +136,27 @@ class SpecErrors(ManifestError):
 
 
 class _Problems:
+    """Collects the errors raised inside ``with problems.guard():`` blocks (a plain context
+    manager, not a generator one: it wraps every syscall name of every profile)."""
+
     def __init__(self) -> None:
         self.errors: list[ManifestError] = []
 
-    @contextmanager
-    def guard(self) -> Iterator[None]:
-        try:
-            yield
-        except SpecErrors as exc:
+    def guard(self) -> _Problems:
+        return self
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> bool:
+        if isinstance(exc, SpecErrors):
             self.errors.extend(exc.errors)
-        except ManifestError as exc:
+            return True
+        if isinstance(exc, ManifestError):
             self.errors.append(exc)
+            return True
+        return False
 
     def each(self, nodes: list[Node], parse: Callable[[Node], T]) -> list[T]:
         out: list[T] = []
@@ -294,7 +304,7 @@ def _syscall(node: Node, dialect: Dialect) -> m.SyscallRule:
         if not name_nodes:
             fields["names"].fail("must list at least one syscall")
         for name_node in name_nodes:
-            with problems.guard():
+            try:  # not a `with`: this runs for every name of every profile
                 name = name_node.string()
                 if not _SYSCALL_NAME_RE.match(name):
                     name_node.fail(f'"{shown(name)}" is not a syscall name (lowercase letters, '
@@ -302,6 +312,8 @@ def _syscall(node: Node, dialect: Dialect) -> m.SyscallRule:
                 if name in names:
                     name_node.fail(f'duplicate syscall "{name}"')
                 names[name] = None
+            except ManifestError as exc:
+                problems.errors.append(exc)
     action = m.ACT_ALLOW
     errno = None
     args: list[m.Arg] = []

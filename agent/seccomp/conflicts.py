@@ -38,6 +38,9 @@ def _label(index: int, rule: SyscallRule) -> str:
 def as_runtime_reads(spec: SeccompSpec) -> tuple[SeccompSpec, tuple[str, ...]]:
     """``spec`` with shadowed names removed, and a warning for each; raises
     :class:`RuleConflict` where runc would refuse the profile."""
+    listed = [(name, rule.args) for rule in spec.syscalls for name in rule.names]
+    if len(set(listed)) == len(listed):
+        return spec, ()  # the usual case: every name (with its arguments) is listed once
     default = action_value(spec.default_action, spec.default_errno_ret)
     # Where each (name, args) is decided: (rule index, value); args () is unconditional.
     decided: dict[tuple[str, tuple[Arg, ...]], tuple[int, int]] = {}
@@ -59,7 +62,7 @@ def as_runtime_reads(spec: SeccompSpec) -> tuple[SeccompSpec, tuple[str, ...]]:
                 )
     if not any(decided.get((name, rule.args), (index,))[0] != index
                for index, rule in enumerate(spec.syscalls) for name in rule.names):
-        return spec, ()  # the usual case: every name is decided by the one rule listing it
+        return spec, ()  # repeats of a rule equal to the default only: nothing changes
     warnings: list[str] = []
     rules: list[SyscallRule] = []
     for index, rule in enumerate(spec.syscalls):
