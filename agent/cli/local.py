@@ -36,7 +36,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(report_json(report))
     else:
-        print_report(report, verbose=args.verbose, notes=desired.notes)
+        print_report(report, verbose=args.verbose)
     return EXIT_OK if report.ok else EXIT_PROFILE_ERROR
 
 
@@ -48,7 +48,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(report_json(report))
     else:
-        print_report(report, verbose=args.verbose, notes=desired.notes)
+        print_report(report, verbose=args.verbose)
     return EXIT_OK if report.ok else EXIT_PROFILE_ERROR
 
 

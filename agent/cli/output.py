@@ -35,10 +35,9 @@ def _detail(status: ProfileStatus) -> str:
     return status.location
 
 
-def print_report(report: Report, out: TextIO | None = None, *, verbose: bool = False,
-                 notes: Sequence[str] = ()) -> None:
+def print_report(report: Report, out: TextIO | None = None, *, verbose: bool = False) -> None:
     """The report as a table, then errors, each profile's warnings and notes (summarised
-    unless ``verbose``), ``notes`` about the desired state itself, and a summary line."""
+    unless ``verbose``), notes about the desired state itself, and a summary line."""
     out = out or sys.stdout
     # USAGE: what a workload sets to use the profile (a pod's localhostProfile, …).
     rows = [["KIND", "NAME", "STATE", "CHANGE", "USAGE", "DETAIL"]]
@@ -57,7 +56,7 @@ def print_report(report: Report, out: TextIO | None = None, *, verbose: bool = F
     for p in report.profiles:
         print_lines(summarised(f"warning: {p.key}: ", p.warnings, verbose=verbose), out)
         print_lines(summarised(f"note: {p.key}: ", p.notes, verbose=verbose), out)
-    print_lines((f"note: {note}" for note in notes), out)
+    print_lines((f"note: {note}" for note in report.notes), out)
 
     counts = report.counts()
     parts = [f"{n} {state.lower()}" for state, n in sorted(counts.items())]

@@ -76,6 +76,8 @@ def _summary(status: Mapping[str, Any], now: float) -> str:
 def _print_warnings(status: Mapping[str, Any]) -> None:
     for error in _list(status, "errors"):
         print(f"error: {error.get('text') or error.get('message')}")
+    for note in _list(status, "notes"):
+        print(f"note: {note}")
     for backend in _list(status, "backends"):
         if backend.get("availability") != "installed":
             print(f"note: {_short(backend.get('kind', '?'))} backend is "

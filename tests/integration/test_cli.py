@@ -234,3 +234,19 @@ def test_spo_v08_layout_installs_per_namespace_and_prints_localhost_profiles(
     (host.profiles / "team-b.yaml").unlink()
     host.cli("apply", check=True)
     assert not (seccomp_root / "operator/team-b/web.json").exists()
+
+
+def test_a_cluster_directory_with_bindings_applies_cleanly_and_says_what_it_skipped(
+        host: Host) -> None:
+    host.write("web.yaml", seccomp_doc("web", "defaultAction: SCMP_ACT_LOG") + """---
+apiVersion: security-profiles-operator.x-k8s.io/v1alpha1
+kind: ProfileBinding
+metadata: {name: bind-web, namespace: apps}
+spec: {profileRef: {kind: SeccompProfile, name: web}, image: nginx}
+""")
+    run = host.cli("apply")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert ("note: profiles.d/web.yaml[1]: ProfileBinding bind-web skipped: it only means "
+            "something to Kubernetes" in run.stdout)
+    report = json.loads(host.cli("plan", "--json").stdout)
+    assert report["ok"] and len(report["notes"]) == 1

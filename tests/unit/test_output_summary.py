@@ -23,7 +23,7 @@ def test_report_prints_usage_and_summaries() -> None:
                            usage="secprof/web.json", location="/x/secprof/web.json",
                            warnings=tuple(f"w{i}" for i in range(10)), notes=("n",))
     out = io.StringIO()
-    print_report(Report(profiles=(status,)), out, notes=("a.yaml[0]: ProfileBinding b skipped",))
+    print_report(Report(profiles=(status,), notes=("a.yaml[0]: ProfileBinding b skipped",)), out)
     lines = out.getvalue().splitlines()
     assert lines[0].split() == ["KIND", "NAME", "STATE", "CHANGE", "USAGE", "DETAIL"]
     assert lines[1].split() == ["seccomp", "web", "Pending", "-", "secprof/web.json",
