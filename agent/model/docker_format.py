@@ -16,7 +16,10 @@ for this host and the capability set of ``[seccomp] template_capabilities``:
   listed capability is granted, the kernel is at least ``minKernel``), or when an ``includes``
   condition fails (the host architecture is not listed, *any* listed capability is missing, the
   kernel is older than ``minKernel``), checked in that order;
-* ``name`` becomes ``names``; ``comment`` is dropped.
+* ``name`` becomes ``names``; ``comment`` is dropped;
+* Podman's ``defaultErrno`` and per-rule ``errno`` (an errno name such as ``ENOSYS``, or a
+  number; they win over ``defaultErrnoRet``/``errnoRet``, as in containers/common) become
+  ``defaultErrnoRet``/``errnoRet``, with this host's numbers.
 
 Every dropped rule gives a note saying why. The result is a plain runtime-spec mapping that the
 ordinary parser then validates field by field.
@@ -24,6 +27,7 @@ ordinary parser then validates field by field.
 
 from __future__ import annotations
 
+import errno as errno_names
 import os
 import platform
 import re
@@ -31,7 +35,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from agent.errors import ManifestError
+from agent.errors import ManifestError, shown
 from agent.model.decode import Node
 from agent.model.seccomp import ARCHITECTURES
 
@@ -59,8 +63,8 @@ TEMPLATE_ARCHES: dict[str, str] = {
     "ppc64": "SCMP_ARCH_PPC64", "ppc64le": "SCMP_ARCH_PPC64LE", "riscv64": "SCMP_ARCH_RISCV64",
     "s390": "SCMP_ARCH_S390", "s390x": "SCMP_ARCH_S390X",
 }
-_TEMPLATE_FIELDS = ("archMap",)
-TEMPLATE_RULE_FIELDS = ("includes", "excludes", "comment", "name")
+_TEMPLATE_FIELDS = ("archMap", "defaultErrno")
+TEMPLATE_RULE_FIELDS = ("includes", "excludes", "comment", "name", "errno")
 _RULE_FIELD_SET = frozenset(TEMPLATE_RULE_FIELDS)
 _FILTER_FIELDS = ("caps", "arches", "minKernel")
 _CAP_RE = re.compile(r"^CAP_[A-Z_]+$")
@@ -146,6 +150,10 @@ def flatten(node: Node, host: TemplateHost) -> Flattened:
 def _flatten(node: Node, host: TemplateHost) -> Flattened:
     value: dict[str, Any] = dict(node.value)
     notes: list[str] = []
+    if "defaultErrno" in value:
+        number = _errno(node.child("defaultErrno", value.pop("defaultErrno")))
+        if number is not None:
+            value["defaultErrnoRet"] = number
     if "archMap" in value:
         arch_map = node.child("archMap", value.pop("archMap"))
         if arch_map.value is not None:
@@ -196,6 +204,10 @@ def _rule(node: Node, host: TemplateHost, index: int, notes: list[str]) -> Any:
         return node.value  # the ordinary parser reports it
     rule = dict(node.value)
     rule.pop("comment", None)
+    if "errno" in rule:
+        number = _errno(node.child("errno", rule.pop("errno")))
+        if number is not None:
+            rule["errnoRet"] = number
     if "name" in rule:
         name = node.child("name", rule.pop("name"))
         if name.value is not None:
@@ -273,6 +285,22 @@ def _not_included(f: _Filter | None, host: TemplateHost) -> str:
         return (f"needs kernel {_version(f.min_kernel)} or later "
                 f"(this kernel is {_version(host.kernel)})")
     return ""
+
+
+def _errno(node: Node) -> int | None:
+    """Podman's errno: a name (``ENOSYS``) or a number as a string; empty means unset."""
+    if node.value is None:
+        return None
+    text = node.string()
+    if not text:
+        return None
+    if text.isdigit() and len(text) <= 4:
+        return int(text)
+    number = getattr(errno_names, text, None) if text.startswith("E") else None
+    if not isinstance(number, int):
+        node.fail(f'"{shown(text)}" is not an errno name (such as ENOSYS) or number '
+                  f"({_WHAT})")
+    return number
 
 
 def _version(kernel: tuple[int, int]) -> str:

@@ -212,3 +212,19 @@ def test_the_parse_cache_never_answers_for_another_capability_set(tmp_path: Path
         seen.append((["mount", "unshare"] in [list(r.names) for r in
                                               desired.profiles[key].spec.syscalls], cache.hits))
     assert seen == [(False, 0), (False, 1), (True, 0)]  # the same bytes, parsed again
+
+
+def test_podmans_errno_names_become_this_hosts_numbers() -> None:
+    doc = {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 1, "defaultErrno": "ENOSYS",
+           "syscalls": [
+               {"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errno": "EACCES",
+                "args": [], "comment": "", "includes": {}, "excludes": {}},
+               {"names": ["rmdir"], "action": "SCMP_ACT_ERRNO", "errno": "13"},
+               {"names": ["read"], "action": "SCMP_ACT_ALLOW", "errno": ""}]}
+    spec, _ = flat(doc)
+    assert spec["defaultErrnoRet"] == 38  # defaultErrno wins, as in containers/common
+    assert [r.get("errnoRet") for r in spec["syscalls"]] == [13, 13, None]
+    with pytest.raises(ManifestError) as caught:
+        flat({**doc, "defaultErrno": "ENOPE"})
+    assert caught.value.field == "defaultErrno"
+    assert caught.value.message.startswith('"ENOPE" is not an errno name')
