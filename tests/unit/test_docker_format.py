@@ -21,6 +21,8 @@ from agent.model.docker_format import (
 )
 from agent.model.seccomp_parse import Dialect, SpecErrors, parse_spec
 from agent.seccomp.render import spec_json
+from agent.seccomp.validate import check_merged
+from tests.conftest import SHARED
 
 AMD64 = TemplateHost(arch="amd64", kernel=(5, 10),
                      capabilities=frozenset(DOCKER_DEFAULT_CAPABILITIES))
@@ -228,3 +230,18 @@ def test_podmans_errno_names_become_this_hosts_numbers() -> None:
         flat({**doc, "defaultErrno": "ENOPE"})
     assert caught.value.field == "defaultErrno"
     assert caught.value.message.startswith('"ENOPE" is not an errno name')
+
+
+SPO_PROFILES = SHARED / "spo" / "deploy-profiles"
+
+
+@pytest.mark.skipif(not SPO_PROFILES.is_dir(), reason="needs ../shared")
+@pytest.mark.parametrize("name", ["bpf-recorder", "security-profiles-operator"])
+def test_spos_shipped_docker_format_profiles_flatten_and_compile(name: str) -> None:
+    """SPO's own deploy/base/profiles are Docker templates (archMap, includes/excludes)."""
+    doc = json.loads((SPO_PROFILES / f"{name}.json").read_text())
+    assert is_template(doc)
+    parsed = parse_spec(Node(doc, "", DocContext(name, 0)), Dialect.OCI, template=AMD64)
+    assert parsed.spec.architectures == ("SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32")
+    assert parsed.notes[0].startswith("archMap: ")
+    check_merged(parsed.spec)  # libseccomp, as runc, accepts the flattened profile
