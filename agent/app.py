@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING
 
 from agent.backends.seccomp import SeccompBackend
 from agent.config import Config
+from agent.model.docker_format import host_template
 from agent.model.manifests import DesiredState, load_directory
+from agent.model.options import LoadOptions
 from agent.model.parsecache import ParseCache
 from agent.reconcile.driver import Driver
 from agent.reconcile.ledger import LedgerStore
@@ -75,10 +77,17 @@ def build_reconciler(
     )
 
 
+def load_options(config: Config) -> LoadOptions:
+    """How documents are read on this host (Docker templates, namespaced identity)."""
+    return LoadOptions(template=host_template(config.seccomp.template_capabilities),
+                       namespaced=config.seccomp.layout == "namespaced")
+
+
 def load_desired(config: Config, *, read_only: bool = False) -> DesiredState:
     """The desired state; parsed YAML is cached in the state dir unless ``read_only``."""
     cache = ParseCache(config.agent.state_dir)
-    desired = load_directory(config.agent.profiles_dir, cache=cache)
+    desired = load_directory(config.agent.profiles_dir, cache=cache,
+                             options=load_options(config))
     if not read_only:
         try:
             cache.save()

@@ -77,6 +77,11 @@ class Code(StrEnum):
                                     "the log); only that file fails")
     MANIFEST_UNREADABLE = "manifest-unreadable", ("the file that defined an installed profile "
                                                   "cannot be read now; the profile is held")
+    LIST_NESTED = "list-nested", "a kind: List document inside another List's items"
+    TEMPLATE_IN_SPEC = "template-in-spec", ("a SeccompProfile spec uses Docker's template format "
+                                            "(archMap, includes…): use a plain .json file")
+    RULE_CONFLICT = "rule-conflict", ("two rules of one seccomp profile give one syscall and "
+                                      "the same arguments different actions (runc refuses it)")
 
     # Seccomp: base chains, libseccomp.
     BASE_CYCLE = "base-cycle", "a seccomp base chain has a cycle"

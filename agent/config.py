@@ -10,6 +10,7 @@ taken relative to the directory of the config file. Every key is documented in
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from agent.fsutil import name_problem
 from agent.oci.reference import parse_host
 from agent.oci.trust import TrustPolicy
 from agent.oci.trust_config import parse_trust
+from agent.tomltable import Table
 from agent.tomltable import section as toml_section
 
 DEFAULT_CONFIG_PATH = Path("/etc/secprof/config.toml")
@@ -43,6 +45,9 @@ class SeccompSection:
     root: Path = Path("/var/lib/kubelet/seccomp")
     subdir: str = "secprof"
     max_base_depth: int = 15
+    # Docker-format templates are flattened for these capabilities (empty: Docker's defaults).
+    template_capabilities: tuple[str, ...] = ()
+    layout: str = "flat"  # or "namespaced": <subdir>/<namespace>/<name>.json, as SPO v0.8
 
     @property
     def install_dir(self) -> Path:
@@ -131,7 +136,11 @@ def _seccomp(data: Mapping[str, Any], base_dir: Path) -> SeccompSection:
         root=t.path("root", d.root),
         subdir=subdir,
         max_base_depth=t.integer("max_base_depth", d.max_base_depth, minimum=1, maximum=64),
+        template_capabilities=_capabilities(t),
+        layout=t.text("layout", d.layout),
     )
+    if section.layout not in LAYOUTS:
+        raise t.fail("layout", f"{section.layout!r} is not one of {', '.join(LAYOUTS)}")
     t.finish()
     return section
 
@@ -167,6 +176,17 @@ def _selinux(data: Mapping[str, Any], base_dir: Path) -> SelinuxSection:
     )
     t.finish()
     return section
+
+
+LAYOUTS = ("flat", "namespaced")
+
+
+def _capabilities(t: Table) -> tuple[str, ...]:
+    caps = t.texts("template_capabilities", ())
+    for cap in caps:
+        if not re.fullmatch(r"CAP_[A-Z_]+", cap):
+            raise t.fail("template_capabilities", f"{cap!r} is not a capability name (CAP_…)")
+    return caps
 
 
 def _oci(data: Mapping[str, Any], base_dir: Path) -> OciSection:

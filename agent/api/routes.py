@@ -179,6 +179,7 @@ class Api:
             "counts": {state.value: counts.get(state.value, 0) for state in State},
             "removed": len(report.removed) if report else 0,
             "errors": [error_json(e) for e in report.file_errors] if report else [],
+            "notes": list(report.notes) if report else [],
             "backends": [
                 {"kind": kind.value, "availability": probe.availability.value,
                  "reason": probe.reason}

@@ -55,4 +55,5 @@ def report_json(report: Report) -> dict[str, Any]:
         "profiles": [profile_json(p) for p in report.profiles],
         "removed": [{"kind": k.kind.value, "name": k.name} for k in report.removed],
         "errors": [error_json(e) for e in report.file_errors],
+        "notes": list(report.notes),
     }

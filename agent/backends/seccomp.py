@@ -1,8 +1,9 @@
 """Seccomp backend: JSON files where kubelet and container runtimes read them.
 
 Files live in ``<root>/<subdir>/<name>.json`` (a pod references ``<subdir>/<name>.json`` as its
-``localhostProfile``). Writes are atomic and happen only when the bytes change; one directory
-fsync covers a whole batch. Only keys the reconciler asks for are touched, and the reconciler
+``localhostProfile``); with SPO v0.8's layout a profile named ``<namespace>/<name>`` lives in
+``<root>/<subdir>/<namespace>/<name>.json``. Writes are atomic and happen only when the bytes
+change; one fsync per directory covers a whole batch. Only keys the reconciler asks for are touched, and the reconciler
 only asks to remove what its ledger says secprof wrote.
 
 ``<root>`` belongs to kubelet and is resolved as configured; ``<subdir>`` is secprof's own and is
@@ -33,6 +34,7 @@ from agent.fsutil import (
     remove_stale_temps,
     unlink_at,
 )
+from agent.model.names import key_path_problem
 from agent.model.profile import Kind, ProfileKey
 from agent.seccomp.render import digest
 
@@ -63,10 +65,33 @@ class SeccompBackend:
 
     @staticmethod
     def _file(key: ProfileKey) -> str:
-        problem = name_problem(key.name)
+        """``<name>.json``, or ``<namespace>/<name>.json`` (SPO v0.8's layout)."""
+        problem = key_path_problem(key.name)
         if problem:  # the loader already refused it; this is the second fence
             raise BackendError(f"refusing to build a path from name {key.name!r}: {problem}")
         return f"{key.name}.json"
+
+    @contextlib.contextmanager
+    def _at(self, fd: int, key: ProfileKey, *, create: bool) -> Iterator[tuple[int | None, str]]:
+        """(directory descriptor, file name) of ``key`` below the install directory ``fd``: a
+        namespace's directory is opened relative to it, never through a link (``None``: it
+        does not exist and ``create`` is false)."""
+        rel = self._file(key)
+        if "/" not in rel:
+            yield fd, rel
+            return
+        namespace, leaf = rel.split("/")
+        try:
+            sub = open_subdir(fd, namespace, create=create)
+        except FileNotFoundError:
+            yield None, leaf
+            return
+        except OSError as exc:
+            raise self._dir_error(self._dir / namespace, exc) from None
+        try:
+            yield sub, leaf
+        finally:
+            os.close(sub)
 
     def path(self, key: ProfileKey) -> Path:
         return self._dir / self._file(key)
@@ -140,8 +165,10 @@ class SeccompBackend:
                         out[key] = None
                         continue
                     try:
-                        data = read_at(fd, self._file(key), max_bytes=MAX_PROFILE_BYTES)
-                    except OSError:
+                        with self._at(fd, key, create=False) as (dir_fd, name):
+                            data = None if dir_fd is None else read_at(
+                                dir_fd, name, max_bytes=MAX_PROFILE_BYTES)
+                    except (OSError, BackendError):
                         out[key] = "unreadable"
                         continue
                     out[key] = None if data is None else digest(data)
@@ -200,8 +227,18 @@ class SeccompBackend:
                     (*(i.key for i in batch.installs), *batch.removals)]
 
     def _install(self, fd: int, install: Install) -> Result:
-        name = self._file(install.key)
-        path = self._dir / name
+        try:
+            with self._at(fd, install.key, create=True) as (dir_fd, name):
+                assert dir_fd is not None
+                result = self._install_at(dir_fd, name, install)
+                if result.changed and dir_fd != fd:
+                    os.fsync(dir_fd)
+                return result
+        except BackendError as error:
+            return Result(key=install.key, error=error)
+
+    def _install_at(self, fd: int, name: str, install: Install) -> Result:
+        path = self.path(install.key)
         try:
             if read_at(fd, name, max_bytes=MAX_PROFILE_BYTES) == install.content:
                 return Result(key=install.key)
@@ -228,11 +265,14 @@ class SeccompBackend:
     def _remove(self, fd: int, key: ProfileKey) -> Result:
         path = self.path(key)
         try:
-            removed = unlink_at(fd, self._file(key))
+            with self._at(fd, key, create=False) as (dir_fd, name):
+                removed = dir_fd is not None and unlink_at(dir_fd, name)
         except NotRegularFile as exc:
             return Result(key=key, error=BackendError(
                 f"{path} {exc.strerror}", code=Code.REMOVE_FAILED))
         except OSError as exc:
             return Result(key=key, error=BackendError(
                 f"cannot remove {path}: {exc.strerror or exc}", code=Code.REMOVE_FAILED))
+        except BackendError as error:
+            return Result(key=key, error=error)
         return Result(key=key, changed=removed)

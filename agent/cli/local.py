@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
 from agent import app
 from agent.api.schema import SCHEMA_VERSION, error_json, report_json
 from agent.cli.main import EXIT_OK, EXIT_PROFILE_ERROR
-from agent.cli.output import emit_json, print_report, table
+from agent.cli.output import emit_json, print_lines, print_report, summarised, table
 from agent.codes import Code
 from agent.config import Config, load
 from agent.errors import AgentError, ResolveError
@@ -36,20 +37,19 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(report_json(report))
     else:
-        print_report(report)
+        print_report(report, verbose=args.verbose)
     return EXIT_OK if report.ok else EXIT_PROFILE_ERROR
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
     config = _config(args)
     reconciler = app.build_reconciler(config)
-    report = reconciler.preview(
-        reconciler.evaluate(app.load_desired(config, read_only=True), read_only=True)
-    )
+    desired = app.load_desired(config, read_only=True)
+    report = reconciler.preview(reconciler.evaluate(desired, read_only=True))
     if args.json:
         emit_json(report_json(report))
     else:
-        print_report(report)
+        print_report(report, verbose=args.verbose)
     return EXIT_OK if report.ok else EXIT_PROFILE_ERROR
 
 
@@ -92,16 +92,14 @@ def cmd_resolve(args: argparse.Namespace) -> int:
     print(pretty(built.resolution.merged.spec), end="")
     for reason in built.resolution.stale_reasons():
         print(f"stale: {reason}")
-    for note in built.notes:
-        print(f"note: {note}")
-    for warning in built.warnings:
-        print(f"warning: {warning}")
+    print_lines(summarised("note: ", built.notes, verbose=args.verbose), sys.stdout)
+    print_lines(summarised("warning: ", built.warnings, verbose=args.verbose), sys.stdout)
     return EXIT_OK
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     config = _config(args)
-    desired = load_paths([Path(p) for p in args.paths])
+    desired = load_paths([Path(p) for p in args.paths], app.load_options(config))
     seccomp = {k: p for k, p in desired.of_kinds({Kind.SECCOMP}).items()
                if isinstance(p, SeccompProfile)}
     built = build_all(seccomp, invalid=desired.invalid_names(Kind.SECCOMP),
@@ -109,6 +107,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     errors: list[dict[str, Any]] = [error_json(e) for e in desired.errors]
     lines = [f"error: {e}" for e in desired.errors]
+    lines.extend(f"note: {note}" for note in desired.notes)
     checked: list[dict[str, Any]] = []
     # Other kinds: their drivers' builds (pure: render and check, nothing installed).
     others: dict[ProfileKey, object] = {}
@@ -118,14 +117,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for key, result in sorted({**built, **others}.items()):
         profile = desired.profiles[key]
         warnings: list[str] = []
+        notes: list[str] = list(getattr(profile, "notes", ()))
         problem: AgentError | None = None
         if isinstance(result, SeccompBuild | Built):
             warnings.extend(result.warnings)
+            notes = list(result.notes)
         elif isinstance(result, ResolveError) and isinstance(profile, SeccompProfile) and (
             result.code in (Code.BASE_NOT_FOUND, Code.OCI_UNSUPPORTED)
         ):
             # The base is outside what was given: check the profile on its own.
             warnings.append(f"{result.message}; the chain was not checked")
+            warnings.extend(profile.warnings)
             warnings.extend(name_warnings(profile.spec, profile.spec.architectures))
             try:
                 check_merged(union(profile.spec, None).spec)
@@ -134,18 +136,21 @@ def cmd_validate(args: argparse.Namespace) -> int:
         else:
             assert isinstance(result, AgentError)
             problem = result
-        lines.extend(f"warning: {profile.origin} {key}: {w}" for w in warnings)
+        label = f"{profile.origin} {key}: "
+        lines.extend(summarised(f"warning: {label}", warnings, verbose=args.verbose))
+        lines.extend(summarised(f"note: {label}", notes, verbose=args.verbose))
         if problem is not None:
             errors.append({**error_json(problem), "profile": str(key)})
             lines.append(f"error: {profile.origin} {key}: {problem}")
         else:
             checked.append({"kind": key.kind.value, "name": key.name,
-                            "source": str(profile.origin), "warnings": warnings})
+                            "source": str(profile.origin), "warnings": warnings,
+                            "notes": notes})
 
     ok = not errors
     if args.json:
         emit_json({"schema_version": SCHEMA_VERSION, "ok": ok, "files": len(desired.files),
-                   "profiles": checked, "errors": errors})
+                   "profiles": checked, "errors": errors, "notes": list(desired.notes)})
     else:
         for line in lines:
             print(line)

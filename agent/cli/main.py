@@ -58,20 +58,24 @@ def build_parser() -> argparse.ArgumentParser:
         "/etc/secprof/config.toml; built-in defaults when that does not exist)",
     )
     common.add_argument("--json", action="store_true", help="machine-readable output")
+    verbose = _Parser(add_help=False)
+    verbose.add_argument("-v", "--verbose", action="store_true",
+                         help="every warning and note (by default: a count and the first few "
+                         "per profile)")
 
     parser = _Parser(prog="secprof", description="Keep this host's security profiles in the "
                      "state the desired-state directory says.")
     parser.add_argument("--version", action="version", version=f"secprof {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    p = sub.add_parser("apply", parents=[common], help="reconcile once and exit")
+    p = sub.add_parser("apply", parents=[common, verbose], help="reconcile once and exit")
     p.set_defaults(handler=_command("local", "cmd_apply"))
 
-    p = sub.add_parser("plan", parents=[common], help="show what apply would change; "
+    p = sub.add_parser("plan", parents=[common, verbose], help="show what apply would change; "
                        "writes nothing")
     p.set_defaults(handler=_command("local", "cmd_plan"))
 
-    p = sub.add_parser("resolve", parents=[common],
+    p = sub.add_parser("resolve", parents=[common, verbose],
                        help="show a seccomp profile's base chain and merged result")
     p.add_argument("name", metavar="NAME", help="SeccompProfile name")
     p.set_defaults(handler=_command("local", "cmd_resolve"))
@@ -80,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run the service in the foreground (what systemd starts)")
     p.set_defaults(handler=_command("daemon", "cmd_daemon"))
 
-    p = sub.add_parser("validate", parents=[common],
+    p = sub.add_parser("validate", parents=[common, verbose],
                        help="check manifest files or directories without installing anything")
     p.add_argument("paths", metavar="PATH", nargs="+", help="file or directory")
     p.set_defaults(handler=_command("local", "cmd_validate"))

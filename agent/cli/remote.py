@@ -76,6 +76,8 @@ def _summary(status: Mapping[str, Any], now: float) -> str:
 def _print_warnings(status: Mapping[str, Any]) -> None:
     for error in _list(status, "errors"):
         print(f"error: {error.get('text') or error.get('message')}")
+    for note in _list(status, "notes"):
+        print(f"note: {note}")
     for backend in _list(status, "backends"):
         if backend.get("availability") != "installed":
             print(f"note: {_short(backend.get('kind', '?'))} backend is "
@@ -124,12 +126,12 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     now = time.time()
     reconciled = _since(reconciled_at, now)
-    rows = [["KIND", "NAME", "STATE", "AGE", "MESSAGE"]]
+    rows = [["KIND", "NAME", "STATE", "AGE", "USAGE", "MESSAGE"]]
     for p in profiles:
         installed = _since(p.get("installedAt"), now)
         rows.append([_short(p.get("kind", "?")), p.get("name", "?"), p.get("state", "?"),
                      age(installed if installed is not None else reconciled),
-                     p.get("message", "")])
+                     p.get("usage") or "-", p.get("message", "")])
     total = sum(n for n in counts.values() if isinstance(n, int))
     if len(rows) > 1:
         table(rows)
@@ -184,6 +186,7 @@ def _status_one(client: Client, target: str, *, as_json: bool) -> int:
         ("message", profile.get("message") or "-"),
         ("source", profile.get("source") or "-"),
         ("location", profile.get("location") or "-"),
+        ("usage", profile.get("usage") or "-"),
         ("digest", profile.get("digest") or "-"),
         ("installed", installed),
     ]

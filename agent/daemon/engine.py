@@ -59,6 +59,7 @@ class Engine:
                                                        build_cache=cache)
         self._reconciler: Reconciler = reconcilers(config, network=True, build_cache=cache)
         self._memo = FileMemo()
+        self._options = app.load_options(config)
         self._metrics: Metrics = previous.metrics if previous else Metrics()
 
     @property
@@ -71,7 +72,7 @@ class Engine:
         started = time.monotonic()
         with app.state_lock(self.config):  # one writer, with `secprof apply`
             desired = load_directory(self.config.agent.profiles_dir, memo=self._memo,
-                                     trust_stat=not full)
+                                     trust_stat=not full, options=self._options)
             reconciler, self._offline = self._offline or self._reconciler, None
             report = reconciler.reconcile(desired, check_drift=full)
         elapsed = time.monotonic() - started

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from agent.codes import Code
 from agent.errors import ManifestError
+from agent.model.options import LoadOptions
 from agent.model.parsecache import ParseCache
 from agent.model.profile import Kind, Origin, Profile, ProfileKey
 
@@ -23,6 +24,7 @@ class DesiredState:
     file_errors: Mapping[str, tuple[ManifestError, ...]] = field(default_factory=dict)
     complete: bool = True
     files: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()  # documents read but deliberately not applied, and why
 
     def holds(self, key: ProfileKey, source_file: str) -> bool:
         """Whether a profile last installed from ``source_file`` must be kept although it is
@@ -56,7 +58,9 @@ class Collector:
     seen: dict[ProfileKey, list[Origin]] = field(default_factory=lambda: defaultdict(list))
     file_errors: dict[str, list[ManifestError]] = field(default_factory=lambda: defaultdict(list))
     files: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     cache: ParseCache | None = None
+    options: LoadOptions | None = None
 
     def file_error(self, rel: str, error: ManifestError) -> None:
         """An error that hides which profiles the file holds (syntax, unknown identity)."""
@@ -82,6 +86,7 @@ class Collector:
         for rel, errors in part.file_errors.items():
             self.file_errors[rel].extend(errors)
         self.files.extend(part.files)
+        self.notes.extend(part.notes)
 
     def freeze(self, *, complete: bool = True) -> DesiredState:
         for key, origins in self.seen.items():
@@ -94,7 +99,8 @@ class Collector:
                         f"{key} is defined more than once ({where}); none of them is applied",
                         file=origin.display, index=origin.index, field="metadata.name",
                         code=Code.DUPLICATE_PROFILE,
-                        hint="keep exactly one document per kind and name",
+                        hint="keep exactly one document per kind and name (metadata.namespace "
+                        "is part of the identity only with [seccomp] layout = \"namespaced\")",
                     ))
         profiles = {p.key: p for p in self.profiles if p.key not in self.key_errors}
         return DesiredState(
@@ -104,4 +110,5 @@ class Collector:
             file_errors={k: tuple(v) for k, v in sorted(self.file_errors.items())},
             complete=complete,
             files=tuple(self.files),
+            notes=tuple(self.notes),
         )

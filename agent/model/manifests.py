@@ -28,6 +28,7 @@ from agent.errors import ManifestError
 from agent.fsutil import sha256_hex
 from agent.model.desired import Collector, DesiredState
 from agent.model.documents import load_bytes, load_into
+from agent.model.options import LoadOptions
 from agent.model.parsecache import ParseCache
 from agent.model.profile import Profile
 
@@ -94,11 +95,13 @@ def load_directory(
     cache: ParseCache | None = None,
     memo: FileMemo | None = None,
     trust_stat: bool = False,
+    options: LoadOptions | None = None,
 ) -> DesiredState:
     """Read every manifest under ``directory``; ``cache`` skips re-parsing unchanged YAML,
     ``memo`` skips re-validating unchanged files, and with ``trust_stat`` a file whose inode,
-    size, mtime and ctime are unchanged is not even read again (a full resync reads all)."""
-    out = Collector(cache=cache)
+    size, mtime and ctime are unchanged is not even read again (a full resync reads all);
+    ``options``: see :class:`LoadOptions` (None: its defaults)."""
+    out = Collector(cache=cache, options=options)
     label = directory.name or str(directory)
     try:
         entries = sorted(_walk(directory, out, label))
@@ -123,9 +126,9 @@ def load_directory(
     return out.freeze()
 
 
-def load_paths(paths: Sequence[Path]) -> DesiredState:
+def load_paths(paths: Sequence[Path], options: LoadOptions | None = None) -> DesiredState:
     """Read the given files and directories together (``secprof validate``)."""
-    out = Collector()
+    out = Collector(options=options)
     for path in paths:
         if path.is_dir():
             try:
@@ -196,12 +199,12 @@ def _load_file(
         ))
         return
     if memo is None:
-        out.merge(_parse(raw, rel, display, out.cache, path.name))
+        out.merge(_parse(raw, rel, display, out, path.name))
         return
     key = (rel, sha256_hex(raw))
     part = memo.get(key)
     if part is None:
-        part = _parse(raw, rel, display, out.cache, path.name)
+        part = _parse(raw, rel, display, out, path.name)
         memo.put(key, part)
     if before is not None and before == _stat(path, rel):  # not changed while being read
         memo.remember_stat(before, key)
@@ -219,10 +222,12 @@ def _read(path: Path) -> bytes | None:
     return raw if len(raw) <= MAX_FILE_BYTES else None
 
 
-def _parse(raw: bytes, rel: str, display: str, cache: ParseCache | None, name: str) -> Collector:
-    """What one file holds. Any exception while reading it is that file's error: a bug that
-    one input meets never stops the other files (the traceback goes to the log)."""
-    part = Collector(cache=cache)
+def _parse(raw: bytes, rel: str, display: str, out: Collector, name: str) -> Collector:
+    """What one file holds (read with ``out``'s cache and options). Any exception while reading
+    it is that file's error: a bug that one input meets never stops the other files (the
+    traceback goes to the log)."""
+    cache = out.cache
+    part = Collector(cache=cache, options=out.options)
     try:
         load_into(raw, rel, display, part, as_json=name.endswith(".json"),
                   plain_name=name.removesuffix(".json"))

@@ -62,9 +62,11 @@ class Origin:
     file: str
     display: str
     index: int
+    item: int | None = None  # the entry of a ``kind: List`` document
 
     def __str__(self) -> str:
-        return f"{self.display}[{self.index}]"
+        where = f"{self.display}[{self.index}]"
+        return where if self.item is None else f"{where}.items[{self.item}]"
 
 
 class Profile(Protocol):

@@ -126,6 +126,8 @@ class SeccompProfile:
     spec: SeccompSpec
     base: str | None = None
     disabled: bool = False
+    notes: tuple[str, ...] = ()  # what reading the document changed, and why (Docker templates)
+    warnings: tuple[str, ...] = ()  # what in the document has no effect (shadowed rules)
 
     @property
     def key(self) -> ProfileKey:

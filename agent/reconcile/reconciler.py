@@ -240,6 +240,7 @@ class Reconciler:
             removed=tuple(removed),
             file_errors=tuple(e for errors in ev.desired.file_errors.values() for e in errors)
             + _directory_errors(ev.desired),
+            notes=ev.desired.notes,
             applied=applied,
             files_written=sum(1 for r in results.values() if r.changed),
             started_at=ev.started_at,

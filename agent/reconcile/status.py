@@ -48,6 +48,7 @@ class Report:
     profiles: tuple[ProfileStatus, ...] = ()
     removed: tuple[ProfileKey, ...] = ()
     file_errors: tuple[ManifestError, ...] = ()  # errors not tied to one profile
+    notes: tuple[str, ...] = ()  # documents read but not applied, and why (ProfileBinding, …)
     applied: bool = False  # False for a plan
     files_written: int = 0
     started_at: float = 0.0

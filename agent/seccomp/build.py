@@ -93,6 +93,6 @@ def build_one(
         resolution=resolution,
         content=content,
         digest=content_digest,
-        warnings=name_warnings(profile.spec, spec.architectures),
-        notes=resolution.notes(),
+        warnings=profile.warnings + name_warnings(profile.spec, spec.architectures),
+        notes=profile.notes + resolution.notes(),
     )

@@ -76,6 +76,12 @@ BPF_MAXINSNS = 4096  # the kernel refuses a longer seccomp program (EINVAL at lo
 _UNKNOWN = -1  # __NR_SCMP_ERROR; other negative numbers are libseccomp pseudo-syscalls
 
 
+def action_value(action: str, errno_ret: int | None) -> int:
+    """libseccomp's value for an action and its errno: two rules with equal values do the same
+    thing (``SCMP_ACT_KILL`` is ``SCMP_ACT_KILL_THREAD``; an unset errno is EPERM)."""
+    return _ACTIONS[action](errno_ret)
+
+
 class _ArgCmp(ctypes.Structure):
     _fields_ = (  # struct scmp_arg_cmp
         ("arg", ctypes.c_uint),
@@ -105,6 +111,7 @@ def _lib() -> ctypes.CDLL:
                                            ctypes.c_uint, ctypes.POINTER(_ArgCmp))
     lib.seccomp_syscall_resolve_name_arch.argtypes = (ctypes.c_uint32, ctypes.c_char_p)
     lib.seccomp_export_bpf.argtypes = (ctypes.c_void_p, ctypes.c_int)
+    lib.seccomp_syscall_resolve_name_rewrite.argtypes = (ctypes.c_uint32, ctypes.c_char_p)
     return lib
 
 
@@ -118,9 +125,18 @@ def known(name: str) -> bool:
     return syscall_number("SCMP_ARCH_NATIVE", name) != _UNKNOWN
 
 
+@cache
+def _filtered_number(arch: str, name: str) -> int:
+    """The number libseccomp really filters on ``arch``: on 32-bit x86, s390 and others,
+    ``recv``, ``send``, ``shmget``… are multiplexed through ``socketcall``/``ipc``, and a rule
+    for them compiles into a rule on that syscall (negative: nothing to filter)."""
+    return int(_lib().seccomp_syscall_resolve_name_rewrite(ARCHES[arch], name.encode()))
+
+
 def exists_on(name: str, arches: tuple[str, ...]) -> bool:
-    """Whether ``name`` is a real syscall on at least one of ``arches`` (native when empty)."""
-    return any(syscall_number(a, name) >= 0 for a in (arches or ("SCMP_ARCH_NATIVE",)))
+    """Whether a rule for ``name`` filters anything on at least one of ``arches`` (native when
+    empty), directly or through a multiplexer such as ``socketcall``."""
+    return any(_filtered_number(a, name) >= 0 for a in (arches or ("SCMP_ARCH_NATIVE",)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -208,3 +208,45 @@ def test_spo_examples_install_with_a_child_on_the_runc_base(host: Host) -> None:
     assert len(merged["syscalls"]) == 1
     assert len(merged["syscalls"][0]["names"]) == 40
     assert host.installed("profile-complain-block-high-risk").exists()
+
+
+def test_spo_v08_layout_installs_per_namespace_and_prints_localhost_profiles(
+        host: Host) -> None:
+    with host.config_path.open("a") as fh:
+        fh.write('subdir = "operator"\nlayout = "namespaced"\n')
+    for ns in ("team-a", "team-b"):
+        host.write(f"{ns}.yaml", seccomp_doc("web", "defaultAction: SCMP_ACT_LOG").replace(
+            "name: web\n", f"name: web\n  namespace: {ns}\n"))
+    host.write("Chrome.json", '{"defaultAction": "SCMP_ACT_LOG"}')
+    plan = host.cli("plan")
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    rows = [line.split()[:5] for line in plan.stdout.splitlines()[1:4]]
+    assert rows == [
+        ["seccomp", "Chrome", "Pending", "add", "operator/Chrome.json"],
+        ["seccomp", "team-a/web", "Pending", "add", "operator/team-a/web.json"],
+        ["seccomp", "team-b/web", "Pending", "add", "operator/team-b/web.json"],
+    ]
+    host.cli("apply", check=True)
+    seccomp_root = host.root / "var/lib/kubelet/seccomp"
+    for usage in ("operator/Chrome.json", "operator/team-a/web.json", "operator/team-b/web.json"):
+        assert json.loads((seccomp_root / usage).read_text()) == {
+            "defaultAction": "SCMP_ACT_LOG", "syscalls": []}
+    (host.profiles / "team-b.yaml").unlink()
+    host.cli("apply", check=True)
+    assert not (seccomp_root / "operator/team-b/web.json").exists()
+
+
+def test_a_cluster_directory_with_bindings_applies_cleanly_and_says_what_it_skipped(
+        host: Host) -> None:
+    host.write("web.yaml", seccomp_doc("web", "defaultAction: SCMP_ACT_LOG") + """---
+apiVersion: security-profiles-operator.x-k8s.io/v1alpha1
+kind: ProfileBinding
+metadata: {name: bind-web, namespace: apps}
+spec: {profileRef: {kind: SeccompProfile, name: web}, image: nginx}
+""")
+    run = host.cli("apply")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert ("note: profiles.d/web.yaml[1]: ProfileBinding bind-web skipped: it only means "
+            "something to Kubernetes" in run.stdout)
+    report = json.loads(host.cli("plan", "--json").stdout)
+    assert report["ok"] and len(report["notes"]) == 1

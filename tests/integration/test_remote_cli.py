@@ -51,7 +51,7 @@ def test_status_summary_lists_only_what_needs_attention(live: MemoryControl,
     run = secprof(config, "status")
     assert run.returncode == 1, run.stderr  # one profile is in error
     lines = run.stdout.splitlines()
-    assert lines[0].split() == ["KIND", "NAME", "STATE", "AGE", "MESSAGE"]
+    assert lines[0].split() == ["KIND", "NAME", "STATE", "AGE", "USAGE", "MESSAGE"]
     assert [line.split()[1] for line in lines[1:3]] == ["web-frontend", "broken"]
     assert lines[3] == ("1 more profile(s) need no attention; 'secprof status --all' lists "
                         "every one")
@@ -76,9 +76,10 @@ def test_status_table(live: MemoryControl, config: Path) -> None:
     run = secprof(config, "status", "--all")
     assert run.returncode == 1, run.stderr  # one profile is in error
     lines = run.stdout.splitlines()
-    assert lines[0].split() == ["KIND", "NAME", "STATE", "AGE", "MESSAGE"]
-    assert lines[1].split() == ["seccomp", "web-frontend", "Stale", "2h"]
-    assert lines[2].split()[:4] == ["seccomp", "broken", "Error", "3d"]
+    assert lines[0].split() == ["KIND", "NAME", "STATE", "AGE", "USAGE", "MESSAGE"]
+    assert lines[1].split() == ["seccomp", "web-frontend", "Stale", "2h",
+                                "secprof/web-frontend.json"]  # the pod's localhostProfile
+    assert lines[2].split()[:5] == ["seccomp", "broken", "Error", "3d", "-"]
     assert lines[2].endswith("spec.syscalls[0].action: unknown action 'ALLOW'")
     assert lines[3].split()[:3] == ["apparmor", "nginx", "Validated"]
     assert re.fullmatch(r"6\ds", lines[3].split()[3])  # no install time: since the reconcile

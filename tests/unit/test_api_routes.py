@@ -81,6 +81,7 @@ def test_status_summary(live: MemoryControl) -> None:
         "removed": 1,
         "errors": [{"code": "yaml-invalid", "message": "not valid YAML",
                     "file": "junk.yaml", "text": "junk.yaml: not valid YAML"}],
+        "notes": [],
         "backends": [
             {"kind": "AppArmorProfile", "availability": "compile-only",
              "reason": "no AppArmor in this kernel"},

@@ -19,6 +19,8 @@ def test_defaults_match_the_house_plan() -> None:
     assert c.seccomp.install_dir == Path("/var/lib/kubelet/seccomp/secprof")
     assert c.seccomp.max_base_depth == 15
     assert c.agent.resync_interval_s == 300
+    assert c.seccomp.template_capabilities == ()  # Docker's default set
+    assert c.seccomp.layout == "flat"
 
 
 def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
@@ -40,6 +42,10 @@ def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
     ("[agent]\nresync_interval_s = true\n",
      "c.toml: [agent] resync_interval_s: expected an integer, got bool True"),
     ("[agent\n", "c.toml: not valid TOML"),
+    ("[seccomp]\nlayout = 'nested'\n",
+     "c.toml: [seccomp] layout: 'nested' is not one of flat, namespaced"),
+    ("[seccomp]\ntemplate_capabilities = ['SYS_ADMIN']\n",
+     "c.toml: [seccomp] template_capabilities: 'SYS_ADMIN' is not a capability name"),
     ("agent = 3\n", "c.toml: [agent]: expected a table, got int"),
 ])
 def test_errors_name_the_key(text: str, message: str) -> None:

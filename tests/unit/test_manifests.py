@@ -101,10 +101,22 @@ def test_plain_json_profile_is_named_after_the_file(pdir: Path) -> None:
     assert prof.spec.syscalls[0].errno_ret == 0  # OCI keeps an explicit 0; SPO would unset it
 
 
-def test_plain_json_with_invalid_file_name(pdir: Path) -> None:
-    (pdir / "Bad_Name.json").write_text('{"defaultAction": "SCMP_ACT_LOG"}')
-    assert messages(pdir)[0].startswith("profiles.d/Bad_Name.json: file name gives the profile "
-                                        "name, and 'Bad_Name' is not a valid name")
+def test_plain_json_names_are_kept_as_kubelet_references_them(pdir: Path) -> None:
+    for name in ("my_profile", "Chrome", "v1.2"):
+        (pdir / f"{name}.json").write_text('{"defaultAction": "SCMP_ACT_LOG"}')
+    desired = load_directory(pdir)
+    assert not desired.errors
+    assert sorted(k.name for k in desired.profiles) == ["Chrome", "my_profile", "v1.2"]
+
+
+def test_plain_json_with_unusable_file_name_says_which_rename(pdir: Path) -> None:
+    (pdir / "my profile!.json").write_text('{"defaultAction": "SCMP_ACT_LOG"}')
+    (pdir / "-x.json").write_text('{"defaultAction": "SCMP_ACT_LOG"}')
+    errors = load_directory(pdir).errors
+    assert [e.hint for e in errors] == ["rename the file to x.json",
+                                        "rename the file to my-profile-.json"]
+    assert str(errors[1]).startswith("profiles.d/my profile!.json: file name gives the profile "
+                                     "name, and 'my profile!' is not usable")
 
 
 def test_json_manifest_document(pdir: Path) -> None:
