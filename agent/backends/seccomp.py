@@ -3,8 +3,8 @@
 Files live in ``<root>/<subdir>/<name>.json`` (a pod references ``<subdir>/<name>.json`` as its
 ``localhostProfile``); with SPO v0.8's layout a profile named ``<namespace>/<name>`` lives in
 ``<root>/<subdir>/<namespace>/<name>.json``. Writes are atomic and happen only when the bytes
-change; one fsync per directory covers a whole batch. Only keys the reconciler asks for are touched, and the reconciler
-only asks to remove what its ledger says secprof wrote.
+change; one fsync per directory covers a whole batch. Only keys the reconciler asks for are
+touched, and the reconciler only asks to remove what its ledger says secprof wrote.
 
 ``<root>`` belongs to kubelet and is resolved as configured; ``<subdir>`` is secprof's own and is
 opened once per call without following links (a symlink or a file there is refused, so nothing
