@@ -13,6 +13,7 @@ from, so that a parser error at "line 12" can name ``spec.abstract.filesystem.re
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from agent.fsutil import sha256_hex
@@ -172,3 +173,39 @@ def _paths(out: _Out, paths: tuple[str, ...] | None, *, where: str, allow: str, 
     if not complain:
         for i, path in enumerate(paths):
             out.put(f"  deny {path} {deny},\n", f"{where}[{i}]")
+
+
+# What a line of a rendered abstract can be besides the fixed template lines: a path rule whose
+# path has braces only in @{variables}, or a capability. No such line can open or close a block.
+_RULE_RE = re.compile(
+    r"^  (?:deny )?/(?:[a-zA-Z0-9_./*?+@ -]|@\{[a-zA-Z0-9_]+\})* (?:r|wlk|rwlk|ixr|mr),\Z"
+)
+_CAPABILITY_RE = re.compile(r"^  capability [a-z_]+,\Z")
+_FIXED_LINES = frozenset({
+    "", "  ", "  #include <abstractions/base>", "  # Executable rules", "  # Filesystem rules",
+    "  # Network rules", "  # Capabilities rules", "  # Raw rules placeholder",
+    "  # Add default deny for known information leak/priv esc paths",
+    "  mount,", "  remount,", "  umount,", "  network raw,", "  deny network raw,",
+    "  network tcp,", "  network udp,", *_DENY_LEAKS.split("\n"),
+})
+
+
+def declares_only(content: bytes, name: str) -> bool:
+    """Whether ``content`` has the shape :func:`render_abstract` gives for ``name``.
+
+    Such text declares exactly one top-level profile, ``name``: its only braces are the
+    profile's own, the fixed deny rules' and ``@{variables}``, so no line can close the profile
+    or open another. For it the backend skips the ``apparmor_parser -N`` name check; any other
+    text (raw policies) is checked.
+    """
+    try:
+        lines = content.decode().split("\n")
+    except UnicodeDecodeError:
+        return False
+    header = _HEADER.split("\n")[:3]
+    heads = {f"profile {name} flags=({flags},attach_disconnected,mediate_deleted) {{"
+             for flags in ("enforce", "complain")}
+    if len(lines) < 7 or lines[:3] != header or lines[3] not in heads or lines[-2:] != ["}", ""]:
+        return False
+    return all(line in _FIXED_LINES or _RULE_RE.match(line) or _CAPABILITY_RE.match(line)
+               for line in lines[4:-2])

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from agent.model import seccomp_parse
+from agent.model import apparmor, seccomp_parse
 from agent.model.decode import Node
 from agent.model.profile import Kind, Origin, Profile, ProfileKey
 
@@ -21,6 +21,7 @@ SpecParser = Callable[[Node, ProfileKey, Origin], Profile]
 
 SPEC_PARSERS: dict[Kind, SpecParser] = {
     Kind.SECCOMP: seccomp_parse.parse_document,
+    Kind.APPARMOR: apparmor.parse_apparmor,
 }
 
 

@@ -212,3 +212,20 @@ def test_spo_examples_parse(example: str) -> None:
         text = render(profile).text
         assert f"profile {doc['metadata']['name']} flags=(" in text
         assert ("complain," in text) == (doc["spec"].get("mode") == "Complain")
+
+
+def test_rendered_shape_declares_only_its_profile() -> None:
+    from agent.apparmor.render import declares_only
+
+    for fixture in ("abstract-full", "abstract-complain"):
+        doc = yaml.safe_load((FIXTURES / f"{fixture}.yaml").read_text())
+        name = doc["metadata"]["name"]
+        content = render(parse(doc["spec"], name)).content
+        assert declares_only(content, name)
+        assert not declares_only(content, "other")
+        assert not declares_only(content + b"profile evil {\n}\n", name)
+    raw = yaml.safe_load((FIXTURES / "raw.yaml").read_text())["spec"]["policy"]
+    assert not declares_only(raw.encode(), "raw-deny-write")
+    braces = render_abstract("p", Mode.ENFORCE, Abstract(filesystem=Filesystem(
+        read_only_paths=("/x } profile evil { /y",)))).content
+    assert not declares_only(braces, "p")  # SPO accepts such a path: -N checks it
