@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from agent.apparmor.render import render, render_abstract
+from agent.apparmor.render import declares_only, render, render_abstract
 from agent.errors import ManifestError
 from agent.model.apparmor import (
     Abstract,
@@ -215,8 +215,6 @@ def test_spo_examples_parse(example: str) -> None:
 
 
 def test_rendered_shape_declares_only_its_profile() -> None:
-    from agent.apparmor.render import declares_only
-
     for fixture in ("abstract-full", "abstract-complain"):
         doc = yaml.safe_load((FIXTURES / f"{fixture}.yaml").read_text())
         name = doc["metadata"]["name"]
