@@ -180,7 +180,7 @@ def _paths(out: _Out, paths: tuple[str, ...] | None, *, where: str, allow: str, 
 _RULE_RE = re.compile(
     r"^  (?:deny )?/(?:[a-zA-Z0-9_./*?+@ -]|@\{[a-zA-Z0-9_]+\})* (?:r|wlk|rwlk|ixr|mr),\Z"
 )
-_CAPABILITY_RE = re.compile(r"^  capability [a-z_]+,\Z")
+_CAPABILITY_RE = re.compile(r"^  capability [a-zA-Z_]+,\Z")
 _FIXED_LINES = frozenset({
     "", "  ", "  #include <abstractions/base>", "  # Executable rules", "  # Filesystem rules",
     "  # Network rules", "  # Capabilities rules", "  # Raw rules placeholder",
