@@ -18,7 +18,9 @@ _ERROR_RE = re.compile(
     r"(?P<line>\d+): (?P<what>.*)$"
 )
 # apparmor_parser: Unable to replace "x".  Profile doesn't exist  (load errors name the profile)
-_UNABLE_RE = re.compile(r'^(?:\S*/)?apparmor_parser: Unable to \w+ "(?P<name>[^"]+)"\.\s*(?P<what>.*)$')
+_UNABLE_RE = re.compile(
+    r'^(?:\S*/)?apparmor_parser: Unable to \w+ "(?P<name>[^"]+)"\.\s*(?P<what>.*)$'
+)
 _NOISE = ("Cache read/write disabled", "Warning: unable to find a suitable fs")
 _HEADER_RE = re.compile(r"^\s*profile\s+(?P<name>\S+)[^\n{]*?flags\s*=\s*\((?P<flags>[^)]*)\)",
                         re.MULTILINE)
