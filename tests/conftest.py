@@ -83,6 +83,10 @@ def host(tmp_path: Path) -> Iterator[Host]:
 
         [seccomp]
         root = "{root}/var/lib/kubelet/seccomp"
+
+        [apparmor]
+        profiles_dir = "{root}/etc/apparmor.d"
+        securityfs = "{root}/sys/kernel/security/apparmor"
         """))
     yield Host(root=root, config_path=config_path, run=run)
     shutil.rmtree(run, ignore_errors=True)
