@@ -13,8 +13,10 @@ must be SPO's.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from enum import StrEnum
+from typing import Any
 
 from agent.model.decode import Node
 from agent.model.profile import Kind, Origin, ProfileKey
@@ -195,3 +197,35 @@ def _capability(node: Node) -> str:
         node.fail(f'unknown capability "{value}" (lower-case names without CAP_, such as '
                   '"net_bind_service")')
     return value
+
+
+def profile_to_cache(profile: AppArmorProfile) -> dict[str, Any]:
+    """A validated profile as plain JSON (``None`` kept apart from an empty list)."""
+    return {"name": profile.name, "mode": profile.mode.value, "disabled": profile.disabled,
+            "policy": profile.policy,
+            "abstract": None if profile.abstract is None else asdict(profile.abstract)}
+
+
+def profile_from_cache(entry: Mapping[str, Any], origin: Origin) -> AppArmorProfile:
+    """The inverse of :func:`profile_to_cache` (trusted input: secprof's own state dir)."""
+    raw = entry["abstract"]
+    abstract = None
+    if raw is not None:
+        def paths(section: Mapping[str, Any] | None, key: str) -> tuple[str, ...] | None:
+            value = section.get(key) if section else None
+            return None if value is None else tuple(value)
+
+        exe, fs, net = raw["executable"], raw["filesystem"], raw["network"]
+        abstract = Abstract(
+            executable=None if exe is None else Executable(
+                allowed_executables=paths(exe, "allowed_executables"),
+                allowed_libraries=paths(exe, "allowed_libraries")),
+            filesystem=None if fs is None else Filesystem(
+                read_only_paths=paths(fs, "read_only_paths"),
+                write_only_paths=paths(fs, "write_only_paths"),
+                read_write_paths=paths(fs, "read_write_paths")),
+            network=None if net is None else Network(**net),
+            capabilities=paths(raw, "capabilities"),
+        )
+    return AppArmorProfile(name=entry["name"], origin=origin, mode=Mode(entry["mode"]),
+                           abstract=abstract, policy=entry["policy"], disabled=entry["disabled"])

@@ -38,4 +38,5 @@ class CacheCodec:
 CACHE_CODECS: dict[Kind, CacheCodec] = {
     Kind.SECCOMP: CacheCodec(dump=seccomp_parse.profile_to_cache,
                              load=seccomp_parse.profile_from_cache),
+    Kind.APPARMOR: CacheCodec(dump=apparmor.profile_to_cache, load=apparmor.profile_from_cache),
 }

@@ -6,6 +6,7 @@ the SPO vectors in ``../shared`` are checked when they are there (skipped otherw
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ from agent.model.apparmor import (
     Mode,
     Network,
     parse_apparmor,
+    profile_from_cache,
+    profile_to_cache,
 )
 from agent.model.decode import DocContext, Node
 from agent.model.profile import Kind, Origin, ProfileKey
@@ -227,3 +230,11 @@ def test_rendered_shape_declares_only_its_profile() -> None:
     braces = render_abstract("p", Mode.ENFORCE, Abstract(filesystem=Filesystem(
         read_only_paths=("/x } profile evil { /y",)))).content
     assert not declares_only(braces, "p")  # SPO accepts such a path: -N checks it
+
+
+@pytest.mark.parametrize("fixture", ["abstract-full", "abstract-complain", "raw"])
+def test_parse_cache_round_trip(fixture: str) -> None:
+    doc = yaml.safe_load((FIXTURES / f"{fixture}.yaml").read_text())
+    profile = parse(doc["spec"], doc["metadata"]["name"])
+    entry = json.loads(json.dumps(profile_to_cache(profile)))
+    assert profile_from_cache(entry, profile.origin) == profile
