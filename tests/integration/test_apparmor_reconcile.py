@@ -5,6 +5,7 @@ securityfs of :mod:`tests.support.apparmor_kernel` (this kernel has no AppArmor)
 
 from __future__ import annotations
 
+import json
 import shutil
 import textwrap
 from pathlib import Path
@@ -19,6 +20,7 @@ from agent.model.profile import Kind, ProfileKey
 from agent.reconcile.ledger import LedgerStore
 from agent.reconcile.reconciler import Reconciler
 from agent.reconcile.status import Report, State
+from tests.conftest import Host
 from tests.support.apparmor_kernel import FEATURES, make_parser, make_securityfs
 
 pytestmark = pytest.mark.skipif(shutil.which("apparmor_parser") is None,
@@ -139,3 +141,17 @@ def test_spo_examples_compile(tmp_path: Path) -> None:
     report = world.run()
     assert {p.key.name: p.state for p in report.profiles} == dict.fromkeys(names, State.VALIDATED)
     assert len(world.runner.calls) == 1
+
+
+def test_secprof_apply_and_status_json(host: Host) -> None:
+    """The CLI as an operator runs it, on this host's config (auto: compile-only here)."""
+    host.write("aa.yaml", doc("web", "abstract:\n  network:\n    allowRaw: true\n"))
+    proc = host.cli("apply")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    installed = host.root / "etc/apparmor.d/secprof.web"
+    assert "Validated" in proc.stdout and str(installed) in proc.stdout
+    assert "  network raw,\n" in installed.read_text()
+    proc = host.cli("plan", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (web,) = [p for p in json.loads(proc.stdout)["profiles"] if p["name"] == "web"]
+    assert web["kind"] == "AppArmorProfile" and web["usage"] == "localhost/web"
