@@ -45,6 +45,9 @@ def test_cold_boot_is_ready_at_once_then_fetches(host: Host, registry: RegistryS
         assert "1 error" in ready["STATUS"]
         # ...and the follow-up reconcile fetched it at once, not at the next resync.
         wait_for(lambda: installed(host), 10, "the oci:// base fetched after READY")
+        # The status snapshot follows the file once every driver's part of the run is done.
+        wait_for(lambda: "chain" in api(host, "GET", "/v1/profiles/SeccompProfile/app")[1][
+            "profile"], 10, "the status of that reconcile")
         body = api(host, "GET", "/v1/profiles/SeccompProfile/app")[1]
         chain = body["profile"]["chain"]
         assert chain[1]["reference"].endswith("/profiles/base:v1")
