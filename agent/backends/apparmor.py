@@ -28,8 +28,9 @@ from pathlib import Path
 
 from agent.apparmor.render import declares_only
 from agent.backends import apparmor_parser as ap
-from agent.backends.base import IN_USE, Availability, Batch, Install, Probe, Result
+from agent.backends.base import Availability, Batch, Install, Probe, Result
 from agent.backends.runner import Completed, Runner
+from agent.codes import Code
 from agent.errors import AgentError, BackendError
 from agent.fsutil import atomic_write, confined, ensure_dir, fsync_dir, name_problem, read_bytes
 from agent.fsutil import sha256_hex as digest
@@ -151,7 +152,7 @@ class AppArmorBackend:
         probe = self.probe()
         keys = [i.key for i in batch.installs] + list(batch.removals)
         if probe.availability is Availability.UNAVAILABLE:
-            error = BackendError(probe.reason, code="backend-unavailable")
+            error = BackendError(probe.reason, code=Code.BACKEND_UNAVAILABLE)
             return [Result(key=key, error=error) for key in keys]
         loading = probe.availability is Availability.INSTALLED
         results: dict[ProfileKey, Result] = {}
@@ -175,7 +176,7 @@ class AppArmorBackend:
             if loading and key.name in kernel and not self._owns(key):
                 errors[key] = BackendError(
                     f"a profile named {key.name!r} is already loaded and secprof did not load "
-                    "it; it is never replaced", code="profile-not-owned",
+                    "it; it is never replaced", code=Code.PROFILE_NOT_OWNED,
                     hint="rename the AppArmorProfile, or unload the other profile first")
                 continue
             _scratch(self._staged(key), install.content)
@@ -204,7 +205,7 @@ class AppArmorBackend:
                 atomic_write(path, install.content, mode=0o644, sync_dir=False)
             except OSError as exc:
                 results[key] = Result(key=key, error=BackendError(
-                    f"cannot write {path}: {exc.strerror or exc}", code="write-failed"))
+                    f"cannot write {path}: {exc.strerror or exc}", code=Code.WRITE_FAILED))
                 continue
             results[key] = Result(key=key, changed=True)
         fsync_dir(self._s.profiles_dir)
@@ -240,7 +241,7 @@ class AppArmorBackend:
                 declared = ", ".join(names) or "no profile"
                 errors[key] = BackendError(
                     f"the policy must declare exactly one profile, named {key.name!r} "
-                    f"(metadata.name); it declares {declared}", code="profile-name-mismatch",
+                    f"(metadata.name); it declares {declared}", code=Code.PROFILE_NAME_MISMATCH,
                     hint="apparmor_parser -N shows the names a policy declares")
         return errors
 
@@ -287,7 +288,7 @@ class AppArmorBackend:
                 errors[key] = BackendError(
                     f"apparmor_parser loaded {key.name!r} but {self._s.securityfs}/profiles "
                     + (f"lists it in {shown} mode" if shown else "does not list it"),
-                    code="load-unverified")
+                    code=Code.LOAD_UNVERIFIED)
         return errors
 
     def _parse_error(self, key: ProfileKey, install: Install | None,
@@ -298,13 +299,13 @@ class AppArmorBackend:
         for message in ap.messages(done.stderr):
             if message.file != str(self._staged(key)):
                 continue
-            return done.failure(_where(message, source) + message.what, code="profile-invalid")
+            return done.failure(_where(message, source) + message.what, code=Code.POLICY_INVALID)
         reason = ap.unable(done.stderr).get(key.name)
         if reason:
             return done.failure(f"the kernel refused {key.name!r}: {reason}",
-                                code="profile-load-failed")
+                                code=Code.PROFILE_LOAD_FAILED)
         return done.failure(f"apparmor_parser failed (exit {done.returncode}): "
-                            f"{ap.tail(done.stderr) or 'no message'}", code="profile-invalid")
+                            f"{ap.tail(done.stderr) or 'no message'}", code=Code.POLICY_INVALID)
 
     # --- remove -----------------------------------------------------------------------------
 
@@ -316,7 +317,7 @@ class AppArmorBackend:
         for key in foreign:
             results[key] = Result(key=key, error=BackendError(
                 f"{key.name!r} is loaded but secprof did not load it; it is not unloaded",
-                code="profile-not-owned"))
+                code=Code.PROFILE_NOT_OWNED))
         pids = ap.confined_pids(self._s.proc_root, [k.name for k in loaded if k not in foreign])
         for key in loaded:
             running = pids.get(key.name)
@@ -324,7 +325,7 @@ class AppArmorBackend:
                 shown = ", ".join(map(str, running[:20])) + (" …" if len(running) > 20 else "")
                 results[key] = Result(key=key, error=BackendError(
                     f"still confining PIDs {shown}: unloading would leave them unconfined; "
-                    "retried at each resync", code=IN_USE))
+                    "retried at each resync", code=Code.PROFILE_IN_USE))
         unload = [k for k in loaded if k not in results]
         results.update(self._unload(unload))
         for key in keys:
@@ -351,7 +352,7 @@ class AppArmorBackend:
             return {}
         refused = ap.unable(done.stderr)
         error = done.failure(f"apparmor_parser --remove failed: {ap.tail(done.stderr)}",
-                             code="remove-failed")
+                             code=Code.REMOVE_FAILED)
         return {k: Result(key=k, error=error) for k in keys if not refused or k.name in refused}
 
     def _delete(self, key: ProfileKey, *, unloaded: bool) -> Result:
@@ -364,7 +365,7 @@ class AppArmorBackend:
                 pass
             except OSError as exc:
                 return Result(key=key, error=BackendError(
-                    f"cannot remove {path}: {exc.strerror or exc}", code="remove-failed"))
+                    f"cannot remove {path}: {exc.strerror or exc}", code=Code.REMOVE_FAILED))
         return Result(key=key, changed=changed)
 
     # --- helpers ----------------------------------------------------------------------------

@@ -10,10 +10,6 @@ from typing import Protocol
 from agent.errors import AgentError
 from agent.model.profile import ProfileKey
 
-IN_USE = "profile-in-use"
-"""The error code of a removal a backend defers because processes still run under the
-profile: the state is ``Removing``, and the removal is retried at each resync."""
-
 
 class Availability(StrEnum):
     INSTALLED = "installed"  # profiles are installed and enforced

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from agent.codes import Code
 from agent.errors import BackendError
 
 DEFAULT_TIMEOUT_S = 120.0
@@ -76,13 +77,13 @@ class SubprocessRunner:
                 )
         except FileNotFoundError as exc:
             raise BackendError(f"{args[0]} is not installed ({exc.strerror})", argv=args,
-                               code="command-missing") from exc
+                               code=Code.COMMAND_MISSING) from exc
         except PermissionError as exc:
             raise BackendError(f"{args[0]} cannot be run ({exc.strerror})", argv=args,
-                               code="command-missing") from exc
+                               code=Code.COMMAND_MISSING) from exc
         except subprocess.TimeoutExpired as exc:
             raise BackendError(f"{args[0]} did not finish within {timeout_s:g} s", argv=args,
-                               code="command-timeout") from exc
+                               code=Code.COMMAND_TIMEOUT) from exc
         return Completed(argv=args, returncode=proc.returncode, stdout=proc.stdout,
                          stderr=proc.stderr)
 

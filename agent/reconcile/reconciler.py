@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from agent.backends.base import IN_USE, Availability, Batch, Install, Probe, Result
+from agent.backends.base import Availability, Batch, Install, Probe, Result
 from agent.codes import Code
 from agent.errors import AgentError, BackendError, ManifestError
 from agent.model.desired import DesiredState
@@ -304,7 +304,8 @@ def _status(
 def _failed(step: Step | None, error: AgentError) -> State:
     """A removal deferred while the profile is in use is ``Removing`` (retried at each
     resync), not an error."""
-    return State.REMOVING if step is Step.REMOVE and error.code == IN_USE else State.ERROR
+    deferred = step is Step.REMOVE and error.code == Code.PROFILE_IN_USE
+    return State.REMOVING if deferred else State.ERROR
 
 
 def _field_message(error: ManifestError) -> str:

@@ -16,8 +16,9 @@ import pytest
 
 from agent.apparmor.render import render_abstract
 from agent.backends.apparmor import AppArmorBackend, AppArmorSettings, Mode, Source
-from agent.backends.base import IN_USE, Availability, Batch, Install
+from agent.backends.base import Availability, Batch, Install
 from agent.backends.runner import CountingRunner, SubprocessRunner
+from agent.codes import Code
 from agent.fsutil import sha256_hex
 from agent.model.apparmor import Abstract, Filesystem
 from agent.model.apparmor import Mode as ProfileMode
@@ -126,7 +127,7 @@ def test_a_syntax_error_is_found_and_mapped_to_the_manifest(tmp_path: Path) -> N
     results = {r.key.name: r for r in rig.backend.apply(Batch(installs=(*good, bad)))}
     assert all(results[f"ok-{i}"].ok for i in range(5))
     error = results["bad"].error
-    assert error is not None and error.code == "profile-invalid"
+    assert error is not None and error.code == "policy-invalid"
     assert error.message.startswith("p.yaml[2] spec.policy line 5: syntax error")
     assert not rig.file("bad").exists()
 
@@ -149,7 +150,7 @@ def test_a_bad_update_keeps_the_last_good_file(tmp_path: Path) -> None:
     rig = Rig(tmp_path, mode=Mode.COMPILE_ONLY)
     first = raw("keep", GOOD_RAW.format(name="keep"))
     assert rig.apply(first) == {"keep": ""}
-    assert rig.apply(raw("keep", "profile keep {\n  bogus\n}\n")) == {"keep": "profile-invalid"}
+    assert rig.apply(raw("keep", "profile keep {\n  bogus\n}\n")) == {"keep": "policy-invalid"}
     assert rig.file("keep").read_bytes() == first.content
 
 
@@ -165,7 +166,7 @@ def test_an_error_in_an_included_file_names_that_file(tmp_path: Path) -> None:
     results = {r.key.name: r for r in rig.backend.apply(
         Batch(installs=(*installs[:4], bad, *installs[4:])))}
     error = results["inc"].error
-    assert error is not None and error.code == "profile-invalid"
+    assert error is not None and error.code == "policy-invalid"
     assert error.message == (f"{included} line 1 (included): Invalid capability bogus_cap.")
     assert sum(r.ok for r in results.values()) == 8
     # -N reads includes too: the batch -N fails, the raw file alone fails, the 8 compile once
@@ -228,7 +229,7 @@ def test_removal_waits_while_a_process_runs_under_the_profile(tmp_path: Path) ->
         (rig.proc / pid / "attr/current").write_text(label)
     results = rig.backend.apply(Batch(removals=(key("web"), key("db"))))
     web, db = results
-    assert web.error is not None and web.error.code == IN_USE
+    assert web.error is not None and web.error.code == Code.PROFILE_IN_USE
     assert "PIDs 77, 4242" in web.error.message
     assert db.ok and db.changed
     assert rig.loaded() == {"web": "enforce"} and rig.file("web").exists()
@@ -255,7 +256,7 @@ def test_a_failed_batch_is_split_and_the_rest_installed(tmp_path: Path) -> None:
     bad = Install(key=key("caps"), content=rendered.content, digest=rendered.digest)
     good = [abstract(f"g{i}") for i in range(5)]
     assert rig.apply(*good[:2], bad, *good[2:]) == {
-        "g0": "", "g1": "", "caps": "profile-invalid", "g2": "", "g3": "", "g4": ""}
+        "g0": "", "g1": "", "caps": "policy-invalid", "g2": "", "g3": "", "g4": ""}
     assert [len(c) for c in rig.runner.calls][1] == len(rig.runner.calls[0]) - 1
     assert len(rig.runner.calls) == 2  # the batch, then the five without the culprit
 
