@@ -181,15 +181,21 @@ class AppArmorBackend:
                 continue
             _scratch(self._staged(key), install.content)
             staged[key] = install
-        errors.update(self._check_names([i for i in staged.values()
-                                         if not declares_only(i.content, i.key.name)]))
+        try:
+            errors.update(self._check_names([i for i in staged.values()
+                                             if not declares_only(i.content, i.key.name)]))
+        except BackendError as exc:  # the parser is missing or hung: nothing goes further
+            errors.update(dict.fromkeys(staged, exc))
         ready = {k: i for k, i in staged.items() if k not in errors}
         previous = {k: read_bytes(self._owned_path(k)) for k in ready}
         for key, install in ready.items():  # claim the name before it reaches the kernel
             _record(self._owned_path(key), install.content)
         if ready:
             fsync_dir(self._owned)
-        errors.update(self._compile(list(ready), loading=loading))
+        try:
+            errors.update(self._compile(list(ready), loading=loading))
+        except BackendError as exc:
+            errors.update(dict.fromkeys(ready, exc))
         if loading:
             errors.update(self._verify_loaded({k: i for k, i in ready.items() if k not in errors}))
         results: dict[ProfileKey, Result] = {}
@@ -343,11 +349,15 @@ class AppArmorBackend:
             _scratch(self._staged(key), f"profile {key.name} {{\n}}\n".encode())
         s = self._s
         features = ["--kernel-features", str(s.kernel_features)] if s.kernel_features else []
-        done = self._run(["--remove", "--subdomainfs", str(s.securityfs), *features,
-                          *(str(self._staged(k)) for k in keys)], len(keys))
-        for key in keys:
-            with contextlib.suppress(FileNotFoundError):
-                self._staged(key).unlink()
+        try:
+            done = self._run(["--remove", "--subdomainfs", str(s.securityfs), *features,
+                              *(str(self._staged(k)) for k in keys)], len(keys))
+        except BackendError as exc:
+            return {k: Result(key=k, error=exc) for k in keys}
+        finally:
+            for key in keys:
+                with contextlib.suppress(FileNotFoundError):
+                    self._staged(key).unlink()
         if done.ok:
             return {}
         refused = ap.unable(done.stderr)
