@@ -14,8 +14,8 @@ against ``--kernel-features``):
   parser's ``--replace``; its kernel bookkeeping is done by the test wrapper, which adds a
   Python start and a cache scan to that one call).
 
-Parser invocations are counted at the runner; CPU is user + sys of this process and its
-children (less sensitive than wall time to other load on a shared machine).
+Parser invocations are counted at the runner; CPU (user + sys) is this process's (secprof)
+and its children's (the parser), less sensitive than wall time to other load on the machine.
 
     .venv/bin/python bench/apparmor_bench.py [--runs N]
 """
@@ -94,11 +94,11 @@ class Setup:
     def reconcile(self, expect: State) -> Figures:
         before, started = len(self.runner.calls), _clock()
         report = self.reconciler.reconcile(load_directory(self.desired))
-        wall, cpu = _since(started)
+        wall, own, parser = _since(started)
         bad = [p for p in report.profiles if p.state is not expect]
         if bad or len(report.profiles) != COUNT:
             raise SystemExit(f"unexpected result: {bad[:3]}")
-        return wall, cpu, len(self.runner.calls) - before
+        return wall, own, parser, len(self.runner.calls) - before
 
     def separate(self) -> Figures:
         files = sorted(self.settings.profiles_dir.glob("secprof.*"))
@@ -108,25 +108,26 @@ class Setup:
             done = self.runner.run(["apparmor_parser", "-Q", "-K", *features, str(path)])
             if not done.ok:
                 raise SystemExit(done.stderr)
-        wall, cpu = _since(started)
-        return wall, cpu, len(self.runner.calls) - before
+        wall, own, parser = _since(started)
+        return wall, own, parser, len(self.runner.calls) - before
 
 
-Figures = tuple[float, float, int]  # wall s, CPU s, parser calls
+Figures = tuple[float, float, float, int]  # wall s, secprof CPU s, parser CPU s, parser calls
 
 
-def _cpu() -> float:
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+def _cpu(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
 
-def _clock() -> tuple[float, float]:
-    return time.perf_counter(), _cpu()
+def _clock() -> tuple[float, float, float]:
+    return (time.perf_counter(), _cpu(resource.RUSAGE_SELF),
+            _cpu(resource.RUSAGE_CHILDREN))
 
 
-def _since(started: tuple[float, float]) -> tuple[float, float]:
-    return time.perf_counter() - started[0], _cpu() - started[1]
+def _since(started: tuple[float, float, float]) -> tuple[float, float, float]:
+    now = _clock()
+    return now[0] - started[0], now[1] - started[1], now[2] - started[2]
 
 
 def one_run() -> dict[str, Figures]:
@@ -157,9 +158,11 @@ def main(argv: list[str] | None = None) -> None:
     print(f"AppArmor, {COUNT} profiles, median of {args.runs} runs "
           f"(apparmor_parser {'--kernel-features ' + str(FEATURES) if FEATURES.exists() else ''}; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
-    print(f"{'case':36} {'wall s':>8} {'CPU s':>8} {'parser calls':>13}")
+    print(f"{'case':36} {'wall s':>8} {'secprof CPU s':>14} {'parser CPU s':>13} "
+          f"{'parser calls':>13}")
     for case in runs[0]:
-        print(f"{case:36} {median(case, 0):8.3f} {median(case, 1):8.3f} {median(case, 2):13.0f}")
+        print(f"{case:36} {median(case, 0):8.3f} {median(case, 1):14.3f} "
+              f"{median(case, 2):13.3f} {median(case, 3):13.0f}")
 
 
 if __name__ == "__main__":
