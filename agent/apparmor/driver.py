@@ -7,7 +7,8 @@ from collections.abc import Container, Mapping
 from dataclasses import dataclass
 
 from agent.apparmor.render import Rendered, render
-from agent.backends.apparmor import AppArmorBackend, Source
+from agent.backends.apparmor import AppArmorBackend
+from agent.backends.apparmor_parser import Source
 from agent.errors import AgentError
 from agent.model.apparmor import AppArmorProfile
 from agent.model.desired import DesiredState

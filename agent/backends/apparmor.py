@@ -62,16 +62,6 @@ class AppArmorSettings:
     timeout_s: float = 60.0  # per call, plus 2 s per file in it
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Source:
-    """How to show a parser message against the manifest: its origin, and the manifest field
-    of each line of the text (rendered abstracts) or the field holding the text (raw)."""
-
-    origin: str
-    fields: Mapping[int, str]
-    raw_field: str = ""
-
-
 class AppArmorBackend:
     def __init__(self, settings: AppArmorSettings, runner: Runner) -> None:
         self._s = settings
@@ -79,7 +69,7 @@ class AppArmorBackend:
         self._owned = settings.state_dir / "owned"
         self._staging = settings.state_dir / "staging"
         # digest → where its text came from; the driver describes each build here.
-        self.sources: dict[str, Source] = {}
+        self.sources: dict[str, ap.Source] = {}
 
     # --- what and where -----------------------------------------------------------------
 
@@ -305,7 +295,8 @@ class AppArmorBackend:
         for message in ap.messages(done.stderr):
             if message.file != str(self._staged(key)):
                 continue
-            return done.failure(_where(message, source) + message.what, code=Code.POLICY_INVALID)
+            return done.failure(ap.located(message, source) + message.what,
+                                code=Code.POLICY_INVALID)
         reason = ap.unable(done.stderr).get(key.name)
         if reason:
             return done.failure(f"the kernel refused {key.name!r}: {reason}",
@@ -410,18 +401,3 @@ def _record(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     _scratch(tmp, data)
     tmp.replace(path)
-
-
-def _where(message: ap.ParserMessage, source: Source | None) -> str:
-    """``<manifest>[i] <field> (line N of the rendered profile): `` for a parser message."""
-    if message.inner:
-        return f"{message.inner} line {message.line} (included): "
-    if source is None:
-        return f"line {message.line}: "
-    field = source.fields.get(message.line or 0, "")
-    if source.raw_field:
-        return f"{source.origin} {source.raw_field} line {message.line}: "
-    if field:
-        return f"{source.origin} {field} (line {message.line} of the rendered profile): "
-    return f"{source.origin} line {message.line} of the rendered profile: "
-

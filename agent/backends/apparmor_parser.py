@@ -131,3 +131,29 @@ def _label(pid_dir: Path) -> str | None:
             name, sep, _mode = text.rpartition(" (")
             return name if sep else text
     return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Source:
+    """How to show a parser message against the manifest: its origin, and the manifest field
+    of each line of the text (rendered abstracts) or the field holding the text (raw)."""
+
+    origin: str
+    fields: Mapping[int, str]
+    raw_field: str = ""
+
+
+def located(message: ParserMessage, source: Source | None) -> str:
+    """``<manifest>[i] <field> (line N of the rendered profile): `` for a parser message."""
+    if message.inner:
+        where = f"{source.origin}: " if source else ""
+        return f"{where}{message.inner} line {message.line} (included): "
+    if source is None:
+        return f"line {message.line}: "
+    field = source.fields.get(message.line or 0, "")
+    if source.raw_field:
+        return f"{source.origin} {source.raw_field} line {message.line}: "
+    if field:
+        return f"{source.origin} {field} (line {message.line} of the rendered profile): "
+    return f"{source.origin} line {message.line} of the rendered profile: "
+

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from agent.apparmor.render import render_abstract
-from agent.backends.apparmor import AppArmorBackend, AppArmorSettings, Mode, Source
+from agent.backends.apparmor import AppArmorBackend, AppArmorSettings, Mode
+from agent.backends.apparmor_parser import Source
 from agent.backends.base import Availability, Batch, Install
 from agent.backends.runner import CountingRunner, SubprocessRunner
 from agent.codes import Code
