@@ -270,3 +270,25 @@ def test_what_the_kernel_refuses_is_an_error_of_that_profile(tmp_path: Path) -> 
     assert result.error is not None and result.error.code == "profile-load-failed"
     assert "the kernel refused 'web'" in result.error.message
     assert not rig.file("web").exists() and not (tmp_path / "state/owned/secprof.web").exists()
+
+
+def test_modes_resolve_as_configured(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, mode=Mode.AUTO)
+    enabled = rig.settings.enabled_file
+    enabled.parent.mkdir(parents=True)
+
+    def probe(**changes: object) -> tuple[Availability, str]:
+        result = AppArmorBackend(replace(rig.settings, **changes), rig.runner).probe()
+        return result.availability, result.reason
+
+    enabled.write_text("Y\n")
+    assert probe() == (Availability.INSTALLED, "")  # the fake securityfs stands in
+    enabled.write_text("N\n")
+    availability, reason = probe()
+    assert availability is Availability.COMPILE_ONLY and "disabled in this kernel" in reason
+    assert probe(mode=Mode.OFF) == (Availability.UNAVAILABLE, "[apparmor] mode = off")
+    availability, reason = probe(parser=str(tmp_path / "no-parser"))
+    assert availability is Availability.UNAVAILABLE and "not installed" in reason
+    availability, reason = probe(mode=Mode.COMPILE_ONLY)
+    assert availability is Availability.COMPILE_ONLY and "mode = compile-only" in reason
+    assert rig.runner.calls == []
