@@ -97,8 +97,8 @@ class Code(StrEnum):
     REMOVE_FAILED = "remove-failed", "a profile file cannot be removed"
     BACKEND_UNAVAILABLE = "backend-unavailable", ("the backend of the profile's kind cannot run "
                                                   "on this host (the message says why)")
-    COMMAND_MISSING = "command-missing", "a host tool is not installed or cannot be run"
-    COMMAND_TIMEOUT = "command-timeout", "a host tool did not finish within its timeout"
+    TOOL_MISSING = "tool-missing", "a program a backend runs is not installed or not runnable"
+    TOOL_TIMEOUT = "tool-timeout", "a program a backend runs did not finish in time and was killed"
     PROFILE_IN_USE = "profile-in-use", ("removal waits: processes still run under the profile "
                                         "(state Removing, retried at each resync)")
 

@@ -35,12 +35,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from agent.apparmor.driver import AppArmorDriver
 from agent.backends.apparmor import AppArmorBackend, AppArmorSettings, Mode
-from agent.backends.runner import CountingRunner, SubprocessRunner
+from agent.backends.runner import SubprocessRunner
 from agent.model.manifests import load_directory
 from agent.reconcile.ledger import LedgerStore
 from agent.reconcile.reconciler import Reconciler
 from agent.reconcile.status import State
 from tests.support.apparmor_kernel import FEATURES, make_parser, make_securityfs
+from tests.support.counting import CountingRunner
 
 COUNT = 100
 
@@ -105,7 +106,8 @@ class Setup:
         features = ["--kernel-features", str(FEATURES)] if FEATURES.exists() else []
         before, started = len(self.runner.calls), _clock()
         for path in files:
-            done = self.runner.run(["apparmor_parser", "-Q", "-K", *features, str(path)])
+            done = self.runner.run(["apparmor_parser", "-Q", "-K", *features, str(path)],
+                                   timeout_s=60)
             if not done.ok:
                 raise SystemExit(done.stderr)
         wall, own, parser = _since(started)

@@ -29,7 +29,7 @@ from pathlib import Path
 from agent.apparmor.render import declares_only
 from agent.backends import apparmor_parser as ap
 from agent.backends.base import Availability, Batch, Install, Probe, Result
-from agent.backends.runner import Completed, Runner
+from agent.backends.runner import Runner, RunResult, failure
 from agent.codes import Code
 from agent.errors import AgentError, BackendError
 from agent.fsutil import atomic_write, confined, ensure_dir, fsync_dir, name_problem, read_bytes
@@ -288,21 +288,21 @@ class AppArmorBackend:
         return errors
 
     def _parse_error(self, key: ProfileKey, install: Install | None,
-                     done: Completed) -> AgentError:
+                     done: RunResult) -> AgentError:
         """The parser's complaint about one file, shown against the manifest field."""
         content = install.content if install else read_bytes(self._staged(key)) or b""
         source = self.sources.get(digest(content))
         for message in ap.messages(done.stderr):
             if message.file != str(self._staged(key)):
                 continue
-            return done.failure(ap.located(message, source) + message.what,
-                                code=Code.POLICY_INVALID)
+            return failure(ap.located(message, source) + message.what, done,
+                           code=Code.POLICY_INVALID)
         reason = ap.unable(done.stderr).get(key.name)
         if reason:
-            return done.failure(f"the kernel refused {key.name!r}: {reason}",
-                                code=Code.PROFILE_LOAD_FAILED)
-        return done.failure(f"apparmor_parser failed (exit {done.returncode}): "
-                            f"{ap.tail(done.stderr) or 'no message'}", code=Code.POLICY_INVALID)
+            return failure(f"the kernel refused {key.name!r}: {reason}", done,
+                           code=Code.PROFILE_LOAD_FAILED)
+        return failure(f"apparmor_parser failed (exit {done.returncode}): "
+                       f"{ap.tail(done.stderr) or 'no message'}", done, code=Code.POLICY_INVALID)
 
     # --- remove -----------------------------------------------------------------------------
 
@@ -352,8 +352,8 @@ class AppArmorBackend:
         if done.ok:
             return {}
         refused = ap.unable(done.stderr)
-        error = done.failure(f"apparmor_parser --remove failed: {ap.tail(done.stderr)}",
-                             code=Code.REMOVE_FAILED)
+        error = failure(f"apparmor_parser --remove failed: {ap.tail(done.stderr)}", done,
+                        code=Code.REMOVE_FAILED)
         return {k: Result(key=k, error=error) for k in keys if not refused or k.name in refused}
 
     def _delete(self, key: ProfileKey, *, unloaded: bool) -> Result:
@@ -383,7 +383,7 @@ class AppArmorBackend:
         self.path(key)
         return confined(self._staging, PREFIX + key.name)
 
-    def _run(self, args: list[str], files: int) -> Completed:
+    def _run(self, args: list[str], files: int) -> RunResult:
         return self._runner.run([self._s.parser, *args],
                                 timeout_s=self._s.timeout_s + 2.0 * files)
 

@@ -1,103 +1,101 @@
-"""The one place that runs host tools: argv lists, a timeout, captured output, never a shell.
+"""The one place secprof runs other programs: argv lists, timeouts, captured output, no shell.
 
-Backends take a :class:`Runner`; the daemon passes :class:`SubprocessRunner`, tests and
-benchmarks wrap it in :class:`CountingRunner` to count and record the real calls.
+Backends take a :class:`Runner`; tests of their logic pass a fake one (and say so), tests of
+the real thing pass :class:`SubprocessRunner`.
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from agent.codes import Code
 from agent.errors import BackendError
 
-DEFAULT_TIMEOUT_S = 120.0
-_TAIL = 2000  # characters of stderr kept in an error
+_TAIL = 4000  # characters of output an error carries
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Completed:
-    """A finished command: what ran, its exit status and what it printed."""
+class RunResult:
+    """What one program run did. ``returncode`` is the program's own exit status."""
 
     argv: tuple[str, ...]
     returncode: int
-    stdout: str
-    stderr: str
+    stdout: str = ""
+    stderr: str = ""
+    duration_s: float = 0.0
 
     @property
     def ok(self) -> bool:
         return self.returncode == 0
 
-    def failure(self, message: str, *, code: str, hint: str = "") -> BackendError:
-        """A :class:`BackendError` for this command, carrying argv, status and stderr tail."""
-        return BackendError(
-            message, argv=self.argv, exit_code=self.returncode,
-            stderr_tail=self.stderr[-_TAIL:], code=code, hint=hint,
-        )
+    @property
+    def output(self) -> str:
+        """stdout and stderr together, for messages (tools split them arbitrarily)."""
+        return "\n".join(part for part in (self.stdout.strip(), self.stderr.strip()) if part)
 
 
 class Runner(Protocol):
-    def run(
-        self, argv: Sequence[str], *, timeout_s: float = DEFAULT_TIMEOUT_S,
-        stdin: str | None = None,
-    ) -> Completed:
-        """Run ``argv`` to completion. A missing program or a timeout raises
-        :class:`~agent.errors.BackendError`; a non-zero exit is returned, not raised."""
+    def run(self, argv: Sequence[str], *, timeout_s: float) -> RunResult:
+        """Run ``argv`` (no shell) and wait at most ``timeout_s``.
+
+        Raises :class:`~agent.errors.BackendError` (``tool-missing``, ``tool-timeout``) when the
+        program cannot be started or does not finish; a non-zero exit is a result, not an error.
+        """
         ...
 
 
 class SubprocessRunner:
-    """:class:`Runner` on :func:`subprocess.run`, with a fixed C locale so that messages are
-    parseable whatever the host's language."""
+    """:class:`Runner` on :mod:`subprocess`: stdin is ``/dev/null``, output is captured as text.
+
+    ``env`` adds to (or overrides) the agent's environment; ``LC_ALL=C`` is always set, because
+    callers parse the tools' English messages.
+    """
 
     def __init__(self, *, env: Mapping[str, str] | None = None) -> None:
-        base = dict(os.environ if env is None else env)
-        base.update(LC_ALL="C", LANG="C")
-        self._env = base
+        self._env = {**os.environ, **(env or {}), "LC_ALL": "C"}
 
-    def run(
-        self, argv: Sequence[str], *, timeout_s: float = DEFAULT_TIMEOUT_S,
-        stdin: str | None = None,
-    ) -> Completed:
-        args = tuple(argv)
+    def run(self, argv: Sequence[str], *, timeout_s: float) -> RunResult:
+        args = [str(a) for a in argv]
+        start = time.monotonic()
         try:
-            if stdin is None:  # never inherit the daemon's stdin
-                proc = subprocess.run(
-                    args, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                    errors="replace", timeout=timeout_s, env=self._env, check=False,
-                )
-            else:
-                proc = subprocess.run(
-                    args, input=stdin, capture_output=True, text=True, errors="replace",
-                    timeout=timeout_s, env=self._env, check=False,
-                )
+            done = subprocess.run(
+                args, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                errors="replace", timeout=timeout_s, env=self._env, check=False,
+            )
         except FileNotFoundError as exc:
-            raise BackendError(f"{args[0]} is not installed ({exc.strerror})", argv=args,
-                               code=Code.COMMAND_MISSING) from exc
+            raise BackendError(
+                f"cannot run {args[0]}: not found", argv=args, code=Code.TOOL_MISSING,
+                hint="install the package that provides it (see the README)",
+            ) from exc
         except PermissionError as exc:
-            raise BackendError(f"{args[0]} cannot be run ({exc.strerror})", argv=args,
-                               code=Code.COMMAND_MISSING) from exc
+            raise BackendError(
+                f"cannot run {args[0]}: permission denied", argv=args, code=Code.TOOL_MISSING,
+            ) from exc
         except subprocess.TimeoutExpired as exc:
-            raise BackendError(f"{args[0]} did not finish within {timeout_s:g} s", argv=args,
-                               code=Code.COMMAND_TIMEOUT) from exc
-        return Completed(argv=args, returncode=proc.returncode, stdout=proc.stdout,
-                         stderr=proc.stderr)
+            raise BackendError(
+                f"{args[0]} did not finish within {timeout_s:g} s and was killed", argv=args,
+                code=Code.TOOL_TIMEOUT, stderr_tail=_text(exc.stderr)[-_TAIL:],
+            ) from exc
+        return RunResult(
+            argv=tuple(args), returncode=done.returncode, stdout=done.stdout,
+            stderr=done.stderr, duration_s=time.monotonic() - start,
+        )
 
 
-@dataclass(slots=True)
-class CountingRunner:
-    """Wraps a real runner and records every command it ran (benchmarks, tests)."""
+def _text(data: bytes | str | None) -> str:
+    if data is None:
+        return ""
+    return data if isinstance(data, str) else data.decode("utf-8", "replace")
 
-    inner: Runner
-    calls: list[tuple[str, ...]] = field(default_factory=list)
 
-    def run(
-        self, argv: Sequence[str], *, timeout_s: float = DEFAULT_TIMEOUT_S,
-        stdin: str | None = None,
-    ) -> Completed:
-        self.calls.append(tuple(argv))
-        return self.inner.run(argv, timeout_s=timeout_s, stdin=stdin)
+def failure(message: str, result: RunResult, *, code: str, hint: str = "") -> BackendError:
+    """A :class:`BackendError` for a run that exited non-zero, carrying its argv and output."""
+    return BackendError(
+        message, argv=result.argv, exit_code=result.returncode,
+        stderr_tail=result.output[-_TAIL:], code=code, hint=hint,
+    )

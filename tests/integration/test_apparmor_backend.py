@@ -18,13 +18,14 @@ from agent.apparmor.render import render_abstract
 from agent.backends.apparmor import AppArmorBackend, AppArmorSettings, Mode
 from agent.backends.apparmor_parser import Source
 from agent.backends.base import Availability, Batch, Install
-from agent.backends.runner import CountingRunner, SubprocessRunner
+from agent.backends.runner import SubprocessRunner
 from agent.codes import Code
 from agent.fsutil import sha256_hex
 from agent.model.apparmor import Abstract, Filesystem
 from agent.model.apparmor import Mode as ProfileMode
 from agent.model.profile import Kind, ProfileKey
 from tests.support.apparmor_kernel import FEATURES, make_parser, make_securityfs
+from tests.support.counting import CountingRunner
 
 pytestmark = pytest.mark.skipif(shutil.which("apparmor_parser") is None,
                                 reason="apparmor_parser is not installed")

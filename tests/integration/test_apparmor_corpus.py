@@ -20,11 +20,12 @@ import pytest
 from agent.apparmor.driver import AppArmorDriver
 from agent.backends import apparmor_parser as ap
 from agent.backends.apparmor import AppArmorBackend, AppArmorSettings, Mode
-from agent.backends.runner import CountingRunner, SubprocessRunner
+from agent.backends.runner import SubprocessRunner
 from agent.model.manifests import load_directory
 from agent.reconcile.ledger import LedgerStore
 from agent.reconcile.reconciler import Reconciler
 from agent.reconcile.status import State
+from tests.support.counting import CountingRunner
 
 _DIRS = (Path("/etc/apparmor.d"), Path("/usr/share/apparmor/extra-profiles"))
 

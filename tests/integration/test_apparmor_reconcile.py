@@ -14,7 +14,7 @@ import pytest
 
 from agent.apparmor.driver import AppArmorDriver
 from agent.backends.apparmor import AppArmorBackend, AppArmorSettings, Mode
-from agent.backends.runner import CountingRunner, SubprocessRunner
+from agent.backends.runner import SubprocessRunner
 from agent.model.manifests import load_directory
 from agent.model.profile import Kind, ProfileKey
 from agent.reconcile.ledger import LedgerStore
@@ -22,6 +22,7 @@ from agent.reconcile.reconciler import Reconciler
 from agent.reconcile.status import Report, State
 from tests.conftest import Host
 from tests.support.apparmor_kernel import FEATURES, make_parser, make_securityfs
+from tests.support.counting import CountingRunner
 
 pytestmark = pytest.mark.skipif(shutil.which("apparmor_parser") is None,
                                 reason="apparmor_parser is not installed")
