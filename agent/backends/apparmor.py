@@ -37,6 +37,8 @@ from agent.fsutil import sha256_hex as digest
 from agent.model.profile import ProfileKey
 
 PREFIX = "secprof."
+_ABI4_HINT = ("the policy uses AppArmor 4 syntax; it needs apparmor_parser 4 or later "
+              "(apparmor_parser --version shows this host's)")
 
 
 class Mode(StrEnum):
@@ -296,7 +298,7 @@ class AppArmorBackend:
             if message.file != str(self._staged(key)):
                 continue
             return failure(ap.located(message, source) + message.what, done,
-                           code=Code.POLICY_INVALID)
+                           code=Code.POLICY_INVALID, hint=_ABI4_HINT if b"abi/4" in content else "")
         reason = ap.unable(done.stderr).get(key.name)
         if reason:
             return failure(f"the kernel refused {key.name!r}: {reason}", done,

@@ -293,3 +293,13 @@ def test_modes_resolve_as_configured(tmp_path: Path) -> None:
     availability, reason = probe(mode=Mode.COMPILE_ONLY)
     assert availability is Availability.COMPILE_ONLY and "mode = compile-only" in reason
     assert rig.runner.calls == []
+
+
+def test_apparmor_4_syntax_is_refused_by_this_parser_with_a_hint(tmp_path: Path) -> None:
+    """Debian 12's parser is 3.0.8 (research/host-backends.md §1, the version trap)."""
+    rig = Rig(tmp_path, mode=Mode.COMPILE_ONLY)
+    (result,) = rig.backend.apply(Batch(installs=(
+        raw("new", "abi <abi/4.0>,\nprofile new {\n  userns,\n}\n"),)))
+    assert result.error is not None and result.error.code == Code.POLICY_INVALID
+    assert "line 1: Could not open 'abi/4.0'" in result.error.message
+    assert "apparmor_parser 4 or later" in result.error.hint
