@@ -57,14 +57,13 @@ class AppArmorDriver:
         return out
 
     def details(self, built: Built) -> Mapping[str, object]:
-        """The profile's mode, its form (abstract or raw) and the file it is written to."""
+        """The profile's mode, its form (abstract or raw) and the policy text it installs."""
         build = built.detail
         assert isinstance(build, AppArmorBuild)
         return {
             "mode": build.profile.mode.value,
             "form": "raw" if build.profile.raw else "abstract",
-            "profileName": build.profile.name,
-            "file": self.backend.location(built.key),
+            "policy": build.rendered.text,
         }
 
     def usage(self, key: ProfileKey) -> str:

@@ -77,7 +77,10 @@ def test_auto_validates_here_and_says_why(tmp_path: Path) -> None:
     assert "the kernel has no AppArmor" in web.message and "not loaded" in web.message
     assert web.usage == "localhost/web"
     assert web.location == str(tmp_path / "apparmor.d/secprof.web")
-    assert web.details is not None and web.details.render()["mode"] == "Enforce"
+    assert web.details is not None
+    details = web.details.render()
+    assert details["mode"] == "Enforce" and details["form"] == "abstract"
+    assert details["policy"] == (tmp_path / "apparmor.d/secprof.web").read_text()
     assert [c[1] for c in world.runner.calls] == ["-N", "-Q"]  # raw names, then one compile
     world.run()
     assert len(world.runner.calls) == 2  # a resync with nothing changed runs no parser
