@@ -221,7 +221,12 @@ class AppArmorBackend:
 
     def _check_names(self, installs: Sequence[Install]) -> dict[ProfileKey, AgentError]:
         """Each text must declare exactly one top-level profile, named as its manifest: one
-        ``-N`` call for all; only when it disagrees, one per file to find which."""
+        ``-N`` call for all; only when it disagrees, one per file to find which.
+
+        ``-N`` prints the batch's names sorted, not per file, so the batch check compares
+        multisets. The one case it cannot tell apart (a file declaring its own name and another
+        file's, that other file declaring none) still loads only names of this batch, all
+        secprof's: no foreign name can pass."""
         if not installs:
             return {}
         done = self._run(["-N", *(str(self._staged(i.key)) for i in installs)], len(installs))
