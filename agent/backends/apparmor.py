@@ -65,6 +65,9 @@ class AppArmorSettings:
 
 
 class AppArmorBackend:
+    """The :class:`~agent.backends.base.Backend` of AppArmorProfiles (see the module's
+    docstring); every parser call goes through ``runner``."""
+
     def __init__(self, settings: AppArmorSettings, runner: Runner) -> None:
         self._s = settings
         self._runner = runner
@@ -76,6 +79,7 @@ class AppArmorBackend:
     # --- what and where -----------------------------------------------------------------
 
     def path(self, key: ProfileKey) -> Path:
+        """``<profiles_dir>/secprof.<name>``, after checking the name."""
         problem = name_problem(key.name)
         if problem:  # the loader already refused it; this is the second fence
             raise BackendError(f"refusing to build a path from name {key.name!r}: {problem}")
@@ -141,6 +145,8 @@ class AppArmorBackend:
     # --- apply ------------------------------------------------------------------------------
 
     def apply(self, batch: Batch) -> list[Result]:
+        """Installs through one parser call (after one ``-N`` call when a raw policy is among
+        them), removals through one ``--remove`` call; one result per key."""
         probe = self.probe()
         keys = [i.key for i in batch.installs] + list(batch.removals)
         if probe.availability is Availability.UNAVAILABLE:
