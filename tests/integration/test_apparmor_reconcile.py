@@ -21,6 +21,7 @@ from agent.reconcile.ledger import LedgerStore
 from agent.reconcile.reconciler import Reconciler
 from agent.reconcile.status import Report, State
 from tests.conftest import Host
+from tests.integration.daemon_support import api, running, wait_for
 from tests.support.apparmor_kernel import FEATURES, make_parser, make_securityfs
 from tests.support.counting import CountingRunner
 
@@ -159,3 +160,20 @@ def test_secprof_apply_and_status_json(host: Host) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (web,) = [p for p in json.loads(proc.stdout)["profiles"] if p["name"] == "web"]
     assert web["kind"] == "AppArmorProfile" and web["usage"] == "localhost/web"
+
+
+def test_the_daemon_reports_apparmor_through_its_api(host: Host) -> None:
+    """The real daemon process and socket: AppArmor is compile-only here, and says why."""
+    host.write("aa.yaml", doc("web", "mode: Complain\nabstract:\n  filesystem:\n"
+                                     "    readOnlyPaths: [/etc/web]\n"))
+    with running(host):
+        path = "/v1/profiles/AppArmorProfile/web"
+        wait_for(lambda: api(host, "GET", path)[0] == 200, what="the profile's status")
+        profile = api(host, "GET", path)[1]["profile"]
+        assert profile["state"] == "Validated"
+        assert "the kernel has no AppArmor" in profile["message"]
+        assert profile["mode"] == "Complain" and profile["form"] == "abstract"
+        assert "profile web flags=(complain," in profile["policy"]
+        backends = {b["kind"]: b for b in api(host, "GET", "/v1/status")[1]["backends"]}
+        assert backends["AppArmorProfile"]["availability"] == "compile-only"
+    assert (host.root / "etc/apparmor.d/secprof.web").read_text() == profile["policy"]
