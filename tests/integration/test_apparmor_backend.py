@@ -91,6 +91,15 @@ def test_auto_is_compile_only_without_apparmor_in_the_kernel(tmp_path: Path) -> 
     assert rig.runner.calls == []  # probing runs nothing
 
 
+@pytest.mark.skipif(Path("/sys/module/apparmor/parameters/enabled").exists(),
+                    reason="this host's kernel has AppArmor")
+def test_auto_reads_the_real_kernel_here() -> None:
+    """The defaults, probed for real (reading only): this kernel has no AppArmor."""
+    probe = AppArmorBackend(AppArmorSettings(), SubprocessRunner()).probe()
+    assert probe.availability is Availability.COMPILE_ONLY
+    assert "/sys/module/apparmor/parameters/enabled is missing" in probe.reason
+
+
 def test_compile_only_writes_files_for_the_next_boot_in_one_call(tmp_path: Path) -> None:
     rig = Rig(tmp_path, mode=Mode.COMPILE_ONLY)
     installs = [abstract(f"web-{i}") for i in range(5)]

@@ -171,7 +171,7 @@ def test_the_daemon_reports_apparmor_through_its_api(host: Host) -> None:
         wait_for(lambda: api(host, "GET", path)[0] == 200, what="the profile's status")
         profile = api(host, "GET", path)[1]["profile"]
         assert profile["state"] == "Validated"
-        assert "the kernel has no AppArmor" in profile["message"]
+        assert "not loaded ([apparmor] mode = auto)" in profile["message"]
         assert profile["mode"] == "Complain" and profile["form"] == "abstract"
         assert "profile web flags=(complain," in profile["policy"]
         backends = {b["kind"]: b for b in api(host, "GET", "/v1/status")[1]["backends"]}
