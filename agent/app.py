@@ -12,6 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from agent.apparmor.driver import AppArmorDriver
+from agent.backends.apparmor import AppArmorBackend, AppArmorSettings
+from agent.backends.apparmor import Mode as ApparmorMode
+from agent.backends.runner import SubprocessRunner
 from agent.backends.seccomp import SeccompBackend
 from agent.config import Config
 from agent.model.docker_format import host_template
@@ -64,7 +68,19 @@ def build_drivers(
     return [
         SeccompDriver(SeccompBackend(config.seccomp.root, config.seccomp.subdir),
                       max_depth=config.seccomp.max_base_depth, oci=oci, cache=build_cache),
+        AppArmorDriver(AppArmorBackend(apparmor_settings(config), SubprocessRunner())),
     ]
+
+
+def apparmor_settings(config: Config) -> AppArmorSettings:
+    """The AppArmor backend's paths: ``[apparmor]``, with its records under the state dir and
+    its compiled cache under the cache dir."""
+    aa = config.apparmor
+    return AppArmorSettings(
+        mode=ApparmorMode(aa.mode), profiles_dir=aa.profiles_dir, securityfs=aa.securityfs,
+        kernel_features=aa.kernel_features, state_dir=config.agent.state_dir / "apparmor",
+        cache_dir=config.agent.cache_dir / "apparmor",
+    )
 
 
 def build_reconciler(

@@ -117,6 +117,21 @@ class Code(StrEnum):
                                             "read-only); nothing unrecorded is changed")
     LEDGER_REBUILT = "ledger-rebuilt", ("the ledger was unreadable; it was moved aside and "
                                         "rebuilt from secprof's own directories (logged)")
+    TOOL_MISSING = "tool-missing", "a program a backend runs is not installed or not runnable"
+    TOOL_TIMEOUT = "tool-timeout", "a program a backend runs did not finish in time and was killed"
+    PROFILE_IN_USE = "profile-in-use", ("removal waits: processes still run under the profile "
+                                        "(state Removing, retried at each resync)")
+
+    # AppArmor (apparmor_parser and the kernel's interface).
+    POLICY_INVALID = "policy-invalid", ("apparmor_parser rejects the policy (its message, line "
+                                        "and the manifest field are shown)")
+    PROFILE_NAME_MISMATCH = "profile-name-mismatch", ("the policy does not declare exactly one "
+                                                      "profile named as metadata.name")
+    PROFILE_NOT_OWNED = "profile-not-owned", ("a profile of that name is loaded and secprof did "
+                                              "not load it: never replaced or unloaded")
+    PROFILE_LOAD_FAILED = "profile-load-failed", "the kernel refused to load the profile"
+    LOAD_UNVERIFIED = "load-unverified", ("after loading, the kernel does not list the profile "
+                                          "in the mode its text declares")
 
     # The daemon's worker (answers to POST /v1/reconcile and /v1/reload).
     STOPPING = "stopping", "the daemon is stopping and takes no more requests"

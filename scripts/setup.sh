@@ -10,6 +10,7 @@ packages="python3 python3-venv python3-dev gcc pkg-config libsystemd-dev libsecc
 extras=""
 if [ "${1:-}" = "--test" ]; then
     packages="$packages runc busybox-static docker-registry"
+    packages="$packages apparmor apparmor-profiles"  # the real apparmor_parser and a corpus
     extras="[test]"
 fi
 

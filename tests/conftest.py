@@ -81,7 +81,11 @@ def host(tmp_path: Path) -> Iterator[Host]:
         cache_dir = "{root}/var/cache/secprof"
         socket = "{run}/secprof/secprof.sock"
 
-        [seccomp]
+        [apparmor]
+        profiles_dir = "{root}/etc/apparmor.d"
+        securityfs = "{root}/sys/kernel/security/apparmor"
+
+        [seccomp]  # last: tests append seccomp keys
         root = "{root}/var/lib/kubelet/seccomp"
         """))
     yield Host(root=root, config_path=config_path, run=run)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from agent.model import seccomp_parse
+from agent.model import apparmor, seccomp_parse
 from agent.model.decode import Node
 from agent.model.profile import Kind, Origin, Profile, ProfileKey
 
@@ -21,6 +21,7 @@ SpecParser = Callable[[Node, ProfileKey, Origin], Profile]
 
 SPEC_PARSERS: dict[Kind, SpecParser] = {
     Kind.SECCOMP: seccomp_parse.parse_document,
+    Kind.APPARMOR: apparmor.parse_apparmor,
 }
 
 
@@ -37,4 +38,5 @@ class CacheCodec:
 CACHE_CODECS: dict[Kind, CacheCodec] = {
     Kind.SECCOMP: CacheCodec(dump=seccomp_parse.profile_to_cache,
                              load=seccomp_parse.profile_from_cache),
+    Kind.APPARMOR: CacheCodec(dump=apparmor.profile_to_cache, load=apparmor.profile_from_cache),
 }

@@ -284,8 +284,8 @@ def _status(
     if built is None:  # only in the ledger: removed from the desired state, or unreadable
         assert entry is not None
         if result is not None and result.error is not None:
-            return replace(status, message=result.error.message,
-                           error_code=result.error.code, source=entry.source)
+            return replace(status, state=_failed(step, result.error), source=entry.source,
+                           message=result.error.message, error_code=result.error.code)
         if part.probe.availability is Availability.UNAVAILABLE:
             return replace(status, source=entry.source, error_code=Code.BACKEND_UNAVAILABLE,
                            message=f"the {part.driver.name} backend is unavailable: "
@@ -301,7 +301,8 @@ def _status(
 
     state, message, code = State.INSTALLED, "", ""
     if result is not None and result.error is not None:
-        state, message, code = State.ERROR, result.error.message + keep, result.error.code
+        state, message, code = _failed(step, result.error), result.error.message + keep, \
+            result.error.code
     elif built.disabled:
         pending_removal = not applied and step is Step.REMOVE
         state = State.REMOVING if pending_removal else State.DISABLED
@@ -322,6 +323,13 @@ def _status(
         location=status.location, usage=status.usage, warnings=built.warnings,
         notes=built.notes, details=Details(part.driver, built),
     )
+
+
+def _failed(step: Step | None, error: AgentError) -> State:
+    """A removal deferred while the profile is in use is ``Removing`` (retried at each
+    resync), not an error."""
+    deferred = step is Step.REMOVE and error.code == Code.PROFILE_IN_USE
+    return State.REMOVING if deferred else State.ERROR
 
 
 def _field_message(error: ManifestError) -> str:

@@ -174,10 +174,13 @@ def test_unknown_kind_suggests_the_right_one(pdir: Path) -> None:
 def test_other_kinds_are_recognised_but_not_supported_yet(pdir: Path) -> None:
     (pdir / "aa.yaml").write_text(
         "apiVersion: security-profiles-operator.x-k8s.io/v1beta1\nkind: AppArmorProfile\n"
-        "metadata: {name: aa}\nspec: {abstract: {}}\n"
+        "metadata: {name: aa}\nspec: {abstract: {}}\n---\n"
+        "apiVersion: security-profiles-operator.x-k8s.io/v1\nkind: SelinuxProfile\n"
+        "metadata: {name: se}\nspec: {allow: {}}\n"
     )
     desired = load_directory(pdir)
-    assert desired.key_errors[key("aa", Kind.APPARMOR)][0].code == "kind-unsupported"
+    assert key("aa", Kind.APPARMOR) in desired.profiles
+    assert desired.key_errors[key("se", Kind.SELINUX)][0].code == "kind-unsupported"
 
 
 def test_unknown_api_version(pdir: Path) -> None:

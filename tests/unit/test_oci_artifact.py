@@ -189,7 +189,7 @@ def test_read_profile_in_both_formats() -> None:
     (b"---\n".join([(FIXTURES / "runtime-base.yaml").read_bytes()] * 2), Format.SPO,
      "defined more than once"),
     (b"apiVersion: security-profiles-operator.x-k8s.io/v1\nkind: AppArmorProfile\n"
-     b"metadata: {name: a}\nspec: {}\n", Format.SPO, "not supported"),
+     b"metadata: {name: a}\nspec: {}\n", Format.SPO, "exactly one SeccompProfile"),
     (b"", Format.SPO, "holds 0 profiles"),
     (b'{"defaultAction": "SCMP_ACT_NOPE"}', Format.KEP6061, "SCMP_ACT_NOPE"),
 ])
