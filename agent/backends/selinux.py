@@ -1,0 +1,318 @@
+"""SELinux backend: CIL modules in a policy store, through ``semodule`` at secprof's priority.
+
+Every ``semodule`` transaction rebuilds the whole policy (5-6 s whatever it holds), so one
+:meth:`SelinuxBackend.apply` makes one call for all its installs and removals (and the shipped
+templates they need), with ``-n`` (no reload), then reloads the kernel policy once with
+``load_policy`` where the kernel has SELinux and the store is the host's. ``semodule -R``'s exit
+status is not trusted (it exits 0 when the load fails), ``-S`` writes the host policy even for a
+private store, and ``-v`` breaks on Debian's policy: neither is ever passed.
+
+A failed transaction installs nothing. The modules its message names are set aside and the rest
+is tried again; when it names none of ours, the batch is split in halves until each bad
+operation stands alone. Everything good is installed, each failure carries semodule's text with
+the offending CIL line quoted.
+
+Ownership is the priority: secprof lists, checks and removes only modules at
+``selinux.priority``, and refuses a name that exists at any other priority (installing it would
+silently override a distribution or package module).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent.backends.base import Availability, Batch, Probe, Result
+from agent.backends.runner import Runner, RunResult, failure
+from agent.errors import AgentError, BackendError
+from agent.model.profile import Kind, ProfileKey
+from agent.selinux.render import module_name
+from agent.selinux.shipped import Template
+
+log = logging.getLogger(__name__)
+
+MODES = ("auto", "on", "off")
+_LISTING_TIMEOUT_S = 120.0
+# "<store>/tmp/modules/370/name/cil:3" and "line 3 of <store>/tmp/modules/370/name/cil"
+_AT_RE = re.compile(r"(?:\S*/)?modules/(\d+)/([^/\s]+)/cil(?::(\d+))?")
+_LINE_OF_RE = re.compile(r"line (\d+) of (?:\S*/)?modules/(\d+)/([^/\s]+)/cil")
+_NOISE = (
+    re.compile(r"^libsemanage\.add_user: user \S+ not in password file$"),
+    re.compile(r"^libsemanage\.semanage_direct_remove_key: Removing last .*$"),
+    re.compile(r"^semodule:\s+Failed!$"),
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Module:
+    """One line of ``semodule -lfull [--checksum]``."""
+
+    priority: int
+    name: str
+    checksum: str | None = None
+    disabled: bool = False
+
+
+def parse_listing(text: str) -> list[Module]:
+    """Modules from ``semodule -lfull`` output (libsemanage's warnings are skipped)."""
+    out = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) < 3 or not parts[0].isdigit():
+            continue
+        checksum = next((p for p in parts[3:] if p.startswith("sha256:")), None)
+        out.append(Module(priority=int(parts[0]), name=parts[1], checksum=checksum,
+                          disabled="disabled" in parts[3:]))
+    return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Op:
+    """One module to install (``content``) or remove; ``key`` is ``None`` for a template."""
+
+    module: str
+    key: ProfileKey | None
+    content: bytes | None = None
+
+    @property
+    def verb(self) -> str:
+        return "remove" if self.content is None else "install"
+
+
+class SelinuxBackend:
+    kind = Kind.SELINUX
+    kinds = frozenset({Kind.SELINUX, Kind.RAW_SELINUX})
+
+    def __init__(
+        self,
+        *,
+        runner: Runner,
+        store_root: Path,
+        priority: int,
+        templates: Sequence[Template] = (),
+        mode: str = "auto",
+        selinuxfs: Path = Path("/sys/fs/selinux"),
+        semodule: str = "semodule",
+        load_policy: str = "load_policy",
+        timeout_s: float = 600.0,
+        scratch_dir: Path | None = None,
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(mode)
+        self._runner = runner
+        self._root = store_root
+        self._priority = priority
+        self._templates = tuple(templates)
+        self._mode = mode
+        self._selinuxfs = selinuxfs
+        self._semodule = semodule
+        self._load_policy = load_policy
+        self._timeout_s = timeout_s
+        self._scratch = scratch_dir
+        self.transactions = 0  # semodule write calls, for tests and benchmarks
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def location(self, key: ProfileKey) -> str:
+        return f"module {module_name(key)} (priority {self._priority})"
+
+    @property
+    def policy_active(self) -> bool:
+        """Whether installed modules reach the kernel: SELinux is on and the store is the
+        host's own."""
+        return (self._selinuxfs / "enforce").exists() and self._root.resolve() == Path("/")
+
+    def probe(self) -> Probe:
+        if self._mode == "off":
+            return Probe(availability=Availability.UNAVAILABLE,
+                         reason="SELinux profiles are switched off ([selinux] mode = off)")
+        try:
+            listing = self._run([*self._base(), "-lfull"], timeout_s=_LISTING_TIMEOUT_S)
+        except BackendError as exc:
+            return Probe(availability=Availability.UNAVAILABLE, reason=self._unavailable(
+                f"{exc.message} (install policycoreutils and semodule-utils)"))
+        if not listing.ok or not parse_listing(listing.stdout):
+            return Probe(availability=Availability.UNAVAILABLE, reason=self._unavailable(
+                f"no SELinux policy store under {self._root}: "
+                f"{_clean(listing.output) or 'semodule lists no module'}"))
+        if self.policy_active:
+            return Probe(availability=Availability.INSTALLED)
+        why = ("SELinux is not enabled in the kernel" if self._root.resolve() == Path("/")
+               else f"{self._root} is a private policy store")
+        return Probe(availability=Availability.INSTALLED, reason=(
+            f"{why}: modules are installed in the store, the policy is not active"))
+
+    def _unavailable(self, why: str) -> str:
+        return f"{why} ([selinux] mode = {self._mode})"
+
+    def listing(self, *, checksums: bool) -> list[Module]:
+        """Every module of the store (one read-only ``semodule`` call)."""
+        argv = [*self._base(), "-lfull", *(["--checksum"] if checksums else [])]
+        result = self._run(argv, timeout_s=_LISTING_TIMEOUT_S)
+        if not result.ok:
+            raise failure(f"cannot list the SELinux modules under {self._root}", result,
+                          code="selinux-list-failed")
+        return parse_listing(result.stdout)
+
+    def actual(self, keys: Iterable[ProfileKey]) -> Mapping[ProfileKey, str | None]:
+        """Checksums of our modules (``semodule -lfull --checksum``: sha256 of the CIL)."""
+        ours = {m.name: m.checksum for m in self.listing(checksums=True)
+                if m.priority == self._priority}
+        return {key: ours.get(module_name(key)) for key in keys}
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def apply(self, batch: Batch) -> list[Result]:
+        try:
+            listing = self.listing(checksums=True)
+        except BackendError as exc:
+            return [Result(key=i.key, error=exc) for i in batch.installs] + [
+                Result(key=k, error=exc) for k in batch.removals]
+        ours = {m.name: m for m in listing if m.priority == self._priority}
+        others: dict[str, int] = {}
+        for m in listing:
+            if m.priority != self._priority:
+                others.setdefault(m.name, m.priority)
+
+        results: dict[ProfileKey, Result] = {}
+        ops: list[_Op] = []
+        for install in batch.installs:
+            module = module_name(install.key)
+            if module in others:
+                results[install.key] = Result(key=install.key, error=BackendError(
+                    f"module {module} already exists at priority {others[module]}, which "
+                    "secprof does not own; it is not overridden", code="selinux-name-taken",
+                    hint="rename the profile"))
+            elif module in ours and ours[module].checksum == install.digest:
+                results[install.key] = Result(key=install.key)
+            else:
+                ops.append(_Op(module=module, key=install.key, content=install.content))
+        for key in batch.removals:
+            if module_name(key) in ours:
+                ops.append(_Op(module=module_name(key), key=key))
+            else:
+                results[key] = Result(key=key)
+        if ops:
+            ops = self._template_ops(ours, others, ops) + ops
+            outcome = self._settle(ops)
+            changed = [op for op in ops if outcome.get(op.module) is None]
+            reload_error = self._reload() if changed else None
+            for op in ops:
+                if op.key is None:
+                    if outcome[op.module] is not None:
+                        log.error("template %s: %s", op.module, outcome[op.module])
+                    continue
+                error = outcome[op.module] or reload_error
+                results[op.key] = Result(key=op.key, error=error,
+                                         changed=outcome[op.module] is None)
+        keys = [i.key for i in batch.installs] + list(batch.removals)
+        return [results[key] for key in keys]
+
+    def _template_ops(self, ours: Mapping[str, Module], others: Mapping[str, int],
+                      ops: Sequence[_Op]) -> list[_Op]:
+        """Shipped templates to install while any profile module stays, or to remove with the
+        last one; a template whose block the host already provides is left to the host."""
+        templates = {t.module for t in self._templates}
+        staying = (set(ours) - templates - {op.module for op in ops if op.content is None}) | {
+            op.module for op in ops if op.content is not None}
+        out = []
+        for template in self._templates:
+            mine = ours.get(template.module)
+            if not staying:
+                if mine is not None:
+                    out.append(_Op(module=template.module, key=None))
+            elif any(m in others for m in template.host_modules) or template.module in others:
+                continue
+            elif mine is None or mine.checksum != template.digest:
+                out.append(_Op(module=template.module, key=None, content=template.content))
+        return out
+
+    def _settle(self, ops: Sequence[_Op]) -> dict[str, AgentError | None]:
+        """Commit what can be committed; each op's error (``None``: committed)."""
+        try:
+            result = self._transaction(ops)
+        except BackendError as exc:  # timeout, tool gone: splitting would only repeat it
+            return {op.module: exc for op in ops}
+        if result.ok:
+            return {op.module: None for op in ops}
+        if len(ops) == 1:
+            return {ops[0].module: self._error(ops[0], result)}
+        named = _named_modules(result.output, self._priority)
+        suspects = [op for op in ops if op.module in named]
+        if suspects and len(suspects) < len(ops):
+            out = self._settle([op for op in ops if op not in suspects])
+            out.update({op.module: self._error(op, result) for op in suspects})
+            return out
+        half = len(ops) // 2
+        out = self._settle(ops[:half])
+        out.update(self._settle(ops[half:]))
+        return out
+
+    def _transaction(self, ops: Sequence[_Op]) -> RunResult:
+        with tempfile.TemporaryDirectory(prefix="secprof-selinux-", dir=self._scratch) as tmp:
+            argv = [*self._base(), "-n", "-X", str(self._priority)]
+            for op in ops:
+                if op.content is not None:
+                    path = Path(tmp, f"{op.module}.cil")
+                    path.write_bytes(op.content)
+                    argv += ["-i", str(path)]
+            for op in ops:
+                if op.content is None:
+                    argv += ["-r", op.module]
+            self.transactions += 1
+            return self._run(argv, timeout_s=self._timeout_s)
+
+    def _error(self, op: _Op, result: RunResult) -> BackendError:
+        return failure(f"semodule could not {op.verb} module {op.module}: "
+                       f"{_explain(result.output, op)}", result, code="selinux-module-rejected")
+
+    def _reload(self) -> AgentError | None:
+        """One kernel policy load after the transactions, where it applies."""
+        if not self.policy_active:
+            return None
+        try:
+            result = self._run([self._load_policy], timeout_s=self._timeout_s)
+        except BackendError as exc:
+            return exc
+        if not result.ok or "can't load policy" in result.output.lower():
+            return failure("the modules are in the store but loading the policy into the "
+                           f"kernel failed: {_clean(result.output)}", result,
+                           code="selinux-reload-failed")
+        return None
+
+    def _base(self) -> list[str]:
+        return [self._semodule, "-p", str(self._root)]
+
+    def _run(self, argv: Sequence[str], *, timeout_s: float) -> RunResult:
+        return self._runner.run(argv, timeout_s=timeout_s)
+
+
+def _named_modules(text: str, priority: int) -> set[str]:
+    """Our-priority modules a failure message points at."""
+    named = {m.group(2) for m in _AT_RE.finditer(text) if int(m.group(1)) == priority}
+    named |= {m.group(3) for m in _LINE_OF_RE.finditer(text) if int(m.group(2)) == priority}
+    return named
+
+
+def _clean(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines()]
+    return "; ".join(line for line in lines if line and not any(n.match(line) for n in _NOISE))
+
+
+def _explain(text: str, op: _Op) -> str:
+    """semodule's message without sandbox paths, quoting the CIL line it names in ``op``."""
+    lines = op.content.decode("utf-8", "replace").splitlines() if op.content else []
+
+    def quote(module: str, line: str | None) -> str:
+        where = f"module {module}" + (f" line {line}" if line else "")
+        if module == op.module and line and 0 < int(line) <= len(lines):
+            where += f" `{lines[int(line) - 1].strip()}`"
+        return where
+
+    text = _LINE_OF_RE.sub(lambda m: quote(m.group(3), m.group(1)), text)
+    text = _AT_RE.sub(lambda m: quote(m.group(2), m.group(3)), text)
+    return _clean(text) or "semodule failed without a message"
