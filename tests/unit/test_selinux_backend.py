@@ -1,0 +1,243 @@
+"""SelinuxBackend's logic against a FAKE semodule (a scripted Runner): argv shape, one
+transaction per batch, splitting a failed one, refusing foreign names, templates, reload.
+The real semodule is exercised in tests/integration/test_selinux_semodule.py; a fake is used
+here to count and order calls that would cost 5-6 s each for real."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from agent.backends.base import Availability, Batch, Install
+from agent.backends.runner import RunResult
+from agent.backends.selinux import SelinuxBackend, parse_listing
+from agent.errors import BackendError
+from agent.model.profile import Kind, ProfileKey
+from agent.seccomp.render import digest
+from agent.selinux.shipped import Template
+
+PRIO = 370
+TEMPLATE = Template(block="container", content=b"(block container (type process))\n")
+
+
+class FakeSemodule:
+    """A scripted stand-in for semodule: a store as a dict, atomic transactions that fail
+    when they hold a module listed in ``bad`` (naming it in the message, as semodule does,
+    unless ``anonymous``)."""
+
+    def __init__(self, store: dict[tuple[int, str], str] | None = None) -> None:
+        self.store = dict(store or {})
+        self.bad: set[str] = set()
+        self.anonymous = False
+        self.calls: list[list[str]] = []
+        self.load_policy_output = ("", 0)
+
+    def run(self, argv: Sequence[str], *, timeout_s: float) -> RunResult:
+        args = list(argv)
+        self.calls.append(args)
+        if args[0] == "load_policy":
+            out, rc = self.load_policy_output
+            return RunResult(argv=tuple(args), returncode=rc, stderr=out)
+        assert args[:3] == ["semodule", "-p", "/store"]
+        if "-lfull" in args:
+            lines = [f"{p} {n} cil {c}" for (p, n), c in sorted(self.store.items())]
+            return RunResult(argv=tuple(args), returncode=0, stdout="\n".join(lines) + "\n",
+                             stderr="libsemanage.add_user: user sddm not in password file\n")
+        assert args[3:6] == ["-n", "-X", str(PRIO)]
+        assert "-S" not in args and "-v" not in args
+        installs = {Path(a).stem: Path(a).read_bytes() for a in _after(args, "-i")}
+        removals = _after(args, "-r")
+        culprit = sorted(set(installs) & self.bad)
+        if culprit:
+            where = "somewhere" if self.anonymous else \
+                f"/store/var/lib/selinux/default/tmp/modules/{PRIO}/{culprit[0]}/cil:2"
+            return RunResult(argv=tuple(args), returncode=1, stderr=(
+                f"Failed to resolve allow statement at {where}\nFailed to resolve AST\n"
+                "semodule:  Failed!\n"))
+        for name, content in installs.items():
+            self.store[(PRIO, name)] = digest(content)
+        for name in removals:
+            del self.store[(PRIO, name)]
+        return RunResult(argv=tuple(args), returncode=0)
+
+    @property
+    def transactions(self) -> list[list[str]]:
+        return [c for c in self.calls if "-n" in c]
+
+
+def _after(args: list[str], flag: str) -> list[str]:
+    return [args[i + 1] for i, a in enumerate(args) if a == flag]
+
+
+def key(name: str, kind: Kind = Kind.SELINUX) -> ProfileKey:
+    return ProfileKey(kind, name)
+
+
+def cil(name: str) -> bytes:
+    return f"(block {name}\n(allow process x_t ( file ( read )))\n)\n".encode()
+
+
+def install(name: str, kind: Kind = Kind.SELINUX) -> Install:
+    content = cil(name)
+    return Install(key=key(name, kind), content=content, digest=digest(content))
+
+
+def backend(fake: FakeSemodule, tmp_path: Path, **kw: object) -> SelinuxBackend:
+    return SelinuxBackend(runner=fake, store_root=Path("/store"), priority=PRIO,
+                          templates=(TEMPLATE,), selinuxfs=tmp_path / "nosefs",
+                          scratch_dir=tmp_path, **kw)  # type: ignore[arg-type]
+
+
+BASE = {(100, "base"): "sha256:0", (100, "apache"): "sha256:1"}
+
+
+def test_one_transaction_for_installs_removals_and_templates(tmp_path: Path) -> None:
+    fake = FakeSemodule({**BASE, (PRIO, "old"): "sha256:2"})
+    be = backend(fake, tmp_path)
+    results = be.apply(Batch(installs=(install("a"), install("b", Kind.RAW_SELINUX)),
+                             removals=(key("old"),)))
+    assert [(str(r.key), r.ok, r.changed) for r in results] == [
+        ("SelinuxProfile/a", True, True), ("RawSelinuxProfile/b", True, True),
+        ("SelinuxProfile/old", True, True)]
+    [call] = fake.transactions
+    files = [Path(p).name for p in _after(call, "-i")]
+    assert files == ["secprof_container.cil", "a.cil", "b_.cil"]  # templates first
+    assert _after(call, "-r") == ["old"]
+    assert be.transactions == 1
+    assert be.actual([key("a"), key("b", Kind.RAW_SELINUX), key("old")]) == {
+        key("a"): digest(cil("a")), key("b", Kind.RAW_SELINUX): digest(cil("b")),
+        key("old"): None}
+    assert list(tmp_path.iterdir()) == []  # scratch files are gone
+
+
+def test_unchanged_and_absent_make_no_transaction(tmp_path: Path) -> None:
+    fake = FakeSemodule({**BASE, (PRIO, "a"): digest(cil("a"))})
+    be = backend(fake, tmp_path)
+    results = be.apply(Batch(installs=(install("a"),), removals=(key("gone"),)))
+    assert all(r.ok and not r.changed for r in results)
+    assert fake.transactions == []
+
+
+def test_named_bad_module_set_aside_rest_installed_in_one_more(tmp_path: Path) -> None:
+    fake = FakeSemodule(BASE)
+    fake.bad = {"c"}
+    be = backend(fake, tmp_path)
+    names = [f"m{i:02}" for i in range(10)] + ["c"]
+    results = be.apply(Batch(installs=tuple(install(n) for n in names)))
+    by = {r.key.name: r for r in results}
+    assert not by["c"].ok and not by["c"].changed
+    assert by["c"].error is not None
+    assert by["c"].error.code == "selinux-module-rejected"
+    assert "module c line 2 `(allow process x_t ( file ( read )))`" in by["c"].error.message
+    assert "/store/" not in by["c"].error.message
+    assert "Failed!" not in by["c"].error.message
+    assert all(by[n].ok and by[n].changed for n in names[:-1])
+    assert len(fake.transactions) == 2
+
+
+def test_anonymous_failure_is_bisected_in_order(tmp_path: Path) -> None:
+    fake = FakeSemodule(BASE)
+    fake.bad = {"m5"}
+    fake.anonymous = True
+    be = backend(fake, tmp_path)
+    names = [f"m{i}" for i in range(8)]
+    results = be.apply(Batch(installs=tuple(install(n) for n in names)))
+    assert [r.key.name for r in results if not r.ok] == ["m5"]
+    sets = [[Path(p).stem for p in _after(c, "-i")] for c in fake.transactions]
+    assert sets == [
+        ["secprof_container", *names],                      # all: fails
+        ["secprof_container", "m0", "m1", "m2"],            # left half: committed
+        ["m3", "m4", "m5", "m6", "m7"],                     # right half: fails
+        ["m3", "m4"], ["m5", "m6", "m7"], ["m5"], ["m6", "m7"],
+    ]
+    assert set(fake.store) >= {(PRIO, n) for n in names if n != "m5"}
+
+
+def test_names_at_other_priorities_are_refused(tmp_path: Path) -> None:
+    fake = FakeSemodule(BASE)
+    be = backend(fake, tmp_path)
+    [apache, ok] = be.apply(Batch(installs=(install("apache"), install("ok"))))
+    assert apache.error is not None
+    assert apache.error.code == "selinux-name-taken"
+    assert "priority 100" in apache.error.message
+    assert ok.ok
+    assert (PRIO, "apache") not in fake.store
+
+
+def test_templates_left_to_the_host_and_removed_with_the_last_profile(tmp_path: Path) -> None:
+    fake = FakeSemodule({**BASE, (400, "base_container"): "sha256:9"})
+    be = backend(fake, tmp_path)
+    be.apply(Batch(installs=(install("a"),)))
+    assert (PRIO, "secprof_container") not in fake.store  # udica's provides the block
+
+    fake = FakeSemodule(BASE)
+    be = backend(fake, tmp_path)
+    be.apply(Batch(installs=(install("a"), install("b"))))
+    be.apply(Batch(removals=(key("a"),)))
+    assert (PRIO, "secprof_container") in fake.store
+    be.apply(Batch(removals=(key("b"),)))
+    assert not [k for k in fake.store if k[0] == PRIO]
+    assert len(fake.transactions) == 3
+
+
+def test_reload_only_where_the_kernel_has_selinux_and_the_store_is_the_hosts(
+        tmp_path: Path) -> None:
+    selinuxfs = tmp_path / "selinuxfs"
+    selinuxfs.mkdir()
+    (selinuxfs / "enforce").write_text("0")
+    fake = FakeSemodule(BASE)
+    private = SelinuxBackend(runner=fake, store_root=Path("/store"), priority=PRIO,
+                             selinuxfs=selinuxfs)
+    private.apply(Batch(installs=(install("a"),)))
+    assert not [c for c in fake.calls if c[0] == "load_policy"]
+    assert "private policy store" in private.probe().reason
+
+
+def test_probe(tmp_path: Path) -> None:
+    fake = FakeSemodule(BASE)
+    probe = backend(fake, tmp_path).probe()
+    assert probe.availability is Availability.INSTALLED
+    assert "policy is not active" in probe.reason
+    assert backend(fake, tmp_path, mode="off").probe().availability is \
+        Availability.UNAVAILABLE
+    assert backend(FakeSemodule(), tmp_path).probe().availability is Availability.UNAVAILABLE
+
+    class Missing:
+        def run(self, argv: Sequence[str], *, timeout_s: float) -> RunResult:
+            raise BackendError("cannot run semodule: not found", code="tool-missing")
+
+    gone = SelinuxBackend(runner=Missing(), store_root=Path("/"), priority=PRIO)
+    probe = gone.probe()
+    assert probe.availability is Availability.UNAVAILABLE
+    assert "semodule" in probe.reason and "mode = auto" in probe.reason
+
+
+def test_a_timeout_fails_the_batch_without_splitting(tmp_path: Path) -> None:
+    class Slow(FakeSemodule):
+        def run(self, argv: Sequence[str], *, timeout_s: float) -> RunResult:
+            if "-n" in argv:
+                self.calls.append(list(argv))
+                raise BackendError("semodule did not finish", code="tool-timeout")
+            return super().run(argv, timeout_s=timeout_s)
+
+    fake = Slow(BASE)
+    results = backend(fake, tmp_path).apply(Batch(installs=(install("a"), install("b"))))
+    assert [r.error.code if r.error else None for r in results] == ["tool-timeout"] * 2
+    assert len(fake.transactions) == 1
+
+
+def test_parse_listing() -> None:
+    text = ("100 amtu            pp  disabled\n"
+            "370 probe1          cil          sha256:b4 \n"
+            "libsemanage.add_user: user sddm not in password file\n")
+    mods = parse_listing(text)
+    assert [(m.priority, m.name, m.checksum, m.disabled) for m in mods] == [
+        (100, "amtu", None, True), (370, "probe1", "sha256:b4", False)]
+
+
+def test_unknown_mode_is_refused() -> None:
+    with pytest.raises(ValueError, match="sometimes"):
+        SelinuxBackend(runner=FakeSemodule(), store_root=Path("/"), priority=1,
+                       mode="sometimes")
