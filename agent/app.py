@@ -22,6 +22,7 @@ from agent.reconcile.reconciler import Reconciler
 from agent.seccomp.build import BuildCache
 from agent.seccomp.driver import SeccompDriver
 from agent.seccomp.resolve import BaseSource, Fetched
+from agent.selinux.driver import SelinuxDriver
 
 # The OCI modules bring diskcache/sqlite, cryptography, requests and oras: they are imported
 # where an oci:// base is really resolved, so that a host with local profiles only (and every
@@ -59,6 +60,7 @@ def build_drivers(
     return [
         SeccompDriver(SeccompBackend(config.seccomp.root, config.seccomp.subdir),
                       max_depth=config.seccomp.max_base_depth, oci=oci, cache=build_cache),
+        SelinuxDriver.from_config(config.selinux),
     ]
 
 

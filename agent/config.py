@@ -10,6 +10,7 @@ taken relative to the directory of the config file. Every key is documented in
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -62,6 +63,8 @@ class SelinuxSection:
     mode: str = "auto"  # auto | on | off
     priority: int = 370  # semodule priority of secprof's modules (selinuxd uses 350)
     store_root: Path = Path("/")  # passed to semodule -p
+    allowed_system_profiles: tuple[str, ...] = ()  # empty: the templates secprof ships
+    timeout_s: float = 600.0  # one semodule transaction
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -164,9 +167,19 @@ def _selinux(data: Mapping[str, Any], base_dir: Path) -> SelinuxSection:
         mode=_mode(t, d.mode, ("auto", "on", "off")),
         priority=t.integer("priority", d.priority, minimum=1, maximum=999),
         store_root=t.path("store_root", d.store_root),
+        allowed_system_profiles=_template_names(t),
+        timeout_s=t.number("timeout_s", d.timeout_s, minimum=1, maximum=3600),
     )
     t.finish()
     return section
+
+
+def _template_names(t: Any) -> tuple[str, ...]:
+    names = tuple(t.texts("allowed_system_profiles", ()))
+    for name in names:
+        if not re.match(r"^[a-zA-Z][a-zA-Z0-9_-]*$", name):
+            raise t.fail("allowed_system_profiles", f"{name!r} is not a CIL block name")
+    return names
 
 
 def _oci(data: Mapping[str, Any], base_dir: Path) -> OciSection:

@@ -39,6 +39,7 @@ MODES = ("auto", "on", "off")
 _LISTING_TIMEOUT_S = 120.0
 # "<store>/tmp/modules/370/name/cil:3" and "line 3 of <store>/tmp/modules/370/name/cil"
 _AT_RE = re.compile(r"(?:\S*/)?modules/(\d+)/([^/\s]+)/cil(?::(\d+))?")
+_INHERIT_RE = re.compile(r"\(blockinherit\s+([^\s()]+)\s*\)")
 _LINE_OF_RE = re.compile(r"line (\d+) of (?:\S*/)?modules/(\d+)/([^/\s]+)/cil")
 _NOISE = (
     re.compile(r"^libsemanage\.add_user: user \S+ not in password file$"),
@@ -159,10 +160,20 @@ class SelinuxBackend:
         return parse_listing(result.stdout)
 
     def actual(self, keys: Iterable[ProfileKey]) -> Mapping[ProfileKey, str | None]:
-        """Checksums of our modules (``semodule -lfull --checksum``: sha256 of the CIL)."""
-        ours = {m.name: m.checksum for m in self.listing(checksums=True)
-                if m.priority == self._priority}
-        return {key: ours.get(module_name(key)) for key in keys}
+        """Checksums of our modules (``semodule -lfull --checksum``: sha256 of the CIL).
+
+        A store that cannot be listed reads as empty: the repair that follows fails each
+        profile with the reason, instead of the whole reconcile."""
+        wanted = list(keys)
+        if not wanted:  # the checksum listing costs about a second: not for nothing
+            return {}
+        try:
+            listing = self.listing(checksums=True)
+        except BackendError as exc:
+            log.warning("%s", exc)
+            listing = []
+        ours = {m.name: m.checksum for m in listing if m.priority == self._priority}
+        return {key: ours.get(module_name(key)) for key in wanted}
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -197,7 +208,7 @@ class SelinuxBackend:
             else:
                 results[key] = Result(key=key)
         if ops:
-            ops = self._template_ops(ours, others, ops) + ops
+            ops = self._template_ops(ours, others, ops) + _dependencies_first(ops)
             outcome = self._settle(ops)
             changed = [op for op in ops if outcome.get(op.module) is None]
             reload_error = self._reload() if changed else None
@@ -289,6 +300,29 @@ class SelinuxBackend:
 
     def _run(self, argv: Sequence[str], *, timeout_s: float) -> RunResult:
         return self._runner.run(argv, timeout_s=timeout_s)
+
+
+def _dependencies_first(ops: Sequence[_Op]) -> list[_Op]:
+    """Installs ordered so that a module comes after the modules of this batch it
+    ``blockinherit``s (each module is named after its block), then removals: when a failed
+    transaction is split, a profile is never tried before the parent it inherits."""
+    installs = {op.module: op for op in ops if op.content is not None}
+    out: list[_Op] = []
+    placed: set[str] = set()
+
+    def place(op: _Op, seen: frozenset[str]) -> None:
+        if op.module in placed or op.module in seen:
+            return  # a cycle is semodule's to report
+        assert op.content is not None
+        for parent in _INHERIT_RE.findall(op.content.decode("utf-8", "replace")):
+            if parent in installs:
+                place(installs[parent], seen | {op.module})
+        placed.add(op.module)
+        out.append(op)
+
+    for op in installs.values():
+        place(op, frozenset())
+    return out + [op for op in ops if op.content is None]
 
 
 def _named_modules(text: str, priority: int) -> set[str]:

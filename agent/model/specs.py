@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from agent.model import seccomp_parse
+from agent.model import seccomp_parse, selinux
 from agent.model.decode import Node
 from agent.model.profile import Kind, Origin, Profile, ProfileKey
 
@@ -21,6 +21,8 @@ SpecParser = Callable[[Node, ProfileKey, Origin], Profile]
 
 SPEC_PARSERS: dict[Kind, SpecParser] = {
     Kind.SECCOMP: seccomp_parse.parse_document,
+    Kind.SELINUX: selinux.parse_selinux_spec,
+    Kind.RAW_SELINUX: selinux.parse_raw_selinux_spec,
 }
 
 
