@@ -29,6 +29,7 @@ from pathlib import Path
 from agent.backends.base import Availability, Batch, Probe, Result
 from agent.backends.runner import Runner, RunResult, failure
 from agent.errors import AgentError, BackendError
+from agent.fsutil import sha256_hex
 from agent.model.profile import Kind, ProfileKey
 from agent.selinux.render import module_name
 from agent.selinux.shipped import Template
@@ -115,6 +116,11 @@ class SelinuxBackend:
         self._timeout_s = timeout_s
         self._scratch = scratch_dir
         self.transactions = 0  # semodule write calls, for tests and benchmarks
+        # Modules semodule rejected, by (module, digest), and the store listing they were
+        # rejected in: the same bytes against the same store fail the same way, so they are
+        # not retried (6 s each) until either changes. Timeouts are never remembered.
+        self._rejected: dict[tuple[str, str], AgentError] = {}
+        self._rejected_in = ""
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -183,6 +189,9 @@ class SelinuxBackend:
         except BackendError as exc:
             return [Result(key=i.key, error=exc) for i in batch.installs] + [
                 Result(key=k, error=exc) for k in batch.removals]
+        fingerprint = _fingerprint(listing)
+        if fingerprint != self._rejected_in:
+            self._rejected = {}
         ours = {m.name: m for m in listing if m.priority == self._priority}
         others: dict[str, int] = {}
         for m in listing:
@@ -200,6 +209,9 @@ class SelinuxBackend:
                     hint="rename the profile"))
             elif module in ours and ours[module].checksum == install.digest:
                 results[install.key] = Result(key=install.key)
+            elif (module, install.digest) in self._rejected:
+                results[install.key] = Result(key=install.key,
+                                              error=self._rejected[module, install.digest])
             else:
                 ops.append(_Op(module=module, key=install.key, content=install.content))
         for key in batch.removals:
@@ -210,6 +222,7 @@ class SelinuxBackend:
         if ops:
             ops = self._template_ops(ours, others, ops) + _dependencies_first(ops)
             outcome = self._settle(ops)
+            self._remember_rejections(ops, outcome, fingerprint)
             changed = [op for op in ops if outcome.get(op.module) is None]
             reload_error = self._reload() if changed else None
             for op in ops:
@@ -222,6 +235,22 @@ class SelinuxBackend:
                                          changed=outcome[op.module] is None)
         keys = [i.key for i in batch.installs] + list(batch.removals)
         return [results[key] for key in keys]
+
+    def _remember_rejections(self, ops: Sequence[_Op], outcome: Mapping[str, AgentError | None],
+                             before: str) -> None:
+        rejected = {
+            (op.module, _digest(op.content)): error for op in ops
+            if op.content is not None and (error := outcome[op.module]) is not None
+            and error.code == "selinux-module-rejected"
+        }
+        if not rejected:
+            return
+        try:
+            after = _fingerprint(self.listing(checksums=True))
+        except BackendError:
+            return
+        self._rejected = ({**self._rejected, **rejected} if after == before else rejected)
+        self._rejected_in = after
 
     def _template_ops(self, ours: Mapping[str, Module], others: Mapping[str, int],
                       ops: Sequence[_Op]) -> list[_Op]:
@@ -300,6 +329,15 @@ class SelinuxBackend:
 
     def _run(self, argv: Sequence[str], *, timeout_s: float) -> RunResult:
         return self._runner.run(argv, timeout_s=timeout_s)
+
+
+def _fingerprint(listing: Sequence[Module]) -> str:
+    return sha256_hex(repr(sorted((m.priority, m.name, m.checksum, m.disabled)
+                                  for m in listing)).encode())
+
+
+def _digest(content: bytes) -> str:
+    return f"sha256:{sha256_hex(content)}"
 
 
 def _dependencies_first(ops: Sequence[_Op]) -> list[_Op]:

@@ -241,3 +241,31 @@ def test_unknown_mode_is_refused() -> None:
     with pytest.raises(ValueError, match="sometimes"):
         SelinuxBackend(runner=FakeSemodule(), store_root=Path("/"), priority=1,
                        mode="sometimes")
+
+
+def test_a_rejected_module_is_not_retried_until_it_or_the_store_changes(
+        tmp_path: Path) -> None:
+    fake = FakeSemodule(BASE)
+    fake.bad = {"c"}
+    be = backend(fake, tmp_path)
+    first = be.apply(Batch(installs=(install("a"), install("c"))))
+    assert len(fake.transactions) == 2
+    again = be.apply(Batch(installs=(install("c"),)))
+    assert len(fake.transactions) == 2  # same bytes, same store: the same answer
+    assert again[0].error is first[1].error
+    fake.store[(200, "other")] = "sha256:7"  # the store changed: worth another try
+    be.apply(Batch(installs=(install("c"),)))
+    assert len(fake.transactions) == 3
+
+
+def test_parents_are_installed_before_the_profiles_that_inherit_them(tmp_path: Path) -> None:
+    fake = FakeSemodule(BASE)
+    be = backend(fake, tmp_path)
+    child = b"(block a-child\n(blockinherit z-parent)\n)\n"
+    parent = b"(block z-parent\n(blockinherit container)\n)\n"
+    be.apply(Batch(installs=(
+        Install(key=key("a-child"), content=child, digest=digest(child)),
+        Install(key=key("z-parent"), content=parent, digest=digest(parent)))))
+    [call] = fake.transactions
+    assert [Path(p).stem for p in _after(call, "-i")] == [
+        "secprof_container", "z-parent", "a-child"]
