@@ -10,6 +10,8 @@ packages="python3 python3-venv python3-dev gcc pkg-config libsystemd-dev libsecc
 extras=""
 if [ "${1:-}" = "--test" ]; then
     packages="$packages runc busybox-static docker-registry"
+    # SELinux tests: the real semodule on a private copy of the reference policy's store.
+    packages="$packages policycoreutils semodule-utils selinux-policy-default secilc"
     extras="[test]"
 fi
 

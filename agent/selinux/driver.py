@@ -12,7 +12,7 @@ from collections.abc import Container, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent.backends.runner import SubprocessRunner
+from agent.backends.runner import Runner, SubprocessRunner
 from agent.backends.selinux import SelinuxBackend
 from agent.config import SelinuxSection
 from agent.errors import AgentError, ManifestError
@@ -46,12 +46,13 @@ class SelinuxDriver:
         self._priority = priority
 
     @classmethod
-    def from_config(cls, section: SelinuxSection, *, scratch_dir: Path | None = None
-                    ) -> SelinuxDriver:
-        """The driver over the real ``semodule`` as ``[selinux]`` says."""
+    def from_config(cls, section: SelinuxSection, *, scratch_dir: Path | None = None,
+                    runner: Runner | None = None) -> SelinuxDriver:
+        """The driver over the real ``semodule`` as ``[selinux]`` says (``runner``: the
+        default :class:`SubprocessRunner`, or one that wraps it)."""
         allowed = frozenset(section.allowed_system_profiles) or template_names()
         backend = SelinuxBackend(
-            runner=SubprocessRunner(), store_root=section.store_root,
+            runner=runner or SubprocessRunner(), store_root=section.store_root,
             priority=section.priority, templates=templates(), mode=section.mode,
             timeout_s=section.timeout_s, scratch_dir=scratch_dir,
         )
