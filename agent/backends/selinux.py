@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -134,18 +135,19 @@ class SelinuxBackend:
         return (self._selinuxfs / "enforce").exists() and self._root.resolve() == Path("/")
 
     def probe(self) -> Probe:
+        """Cheap, every reconcile: the tool and a store are there (no ``semodule`` run; a
+        store that cannot be read shows in :meth:`actual` and :meth:`apply` errors)."""
         if self._mode == "off":
             return Probe(availability=Availability.UNAVAILABLE,
                          reason="SELinux profiles are switched off ([selinux] mode = off)")
-        try:
-            listing = self._run([*self._base(), "-lfull"], timeout_s=_LISTING_TIMEOUT_S)
-        except BackendError as exc:
+        if shutil.which(self._semodule) is None:
             return Probe(availability=Availability.UNAVAILABLE, reason=self._unavailable(
-                f"{exc.message} (install policycoreutils and semodule-utils)"))
-        if not listing.ok or not parse_listing(listing.stdout):
+                f"{self._semodule} not found (install policycoreutils and semodule-utils)"))
+        stores = self._root / "var/lib/selinux"
+        if not any((store / "active" / "modules").is_dir() for store in _dirs(stores)):
             return Probe(availability=Availability.UNAVAILABLE, reason=self._unavailable(
-                f"no SELinux policy store under {self._root}: "
-                f"{_clean(listing.output) or 'semodule lists no module'}"))
+                f"no SELinux policy store in {stores} (install selinux-policy-default or "
+                "another policy)"))
         if self.policy_active:
             return Probe(availability=Availability.INSTALLED)
         why = ("SELinux is not enabled in the kernel" if self._root.resolve() == Path("/")
@@ -329,6 +331,13 @@ class SelinuxBackend:
 
     def _run(self, argv: Sequence[str], *, timeout_s: float) -> RunResult:
         return self._runner.run(argv, timeout_s=timeout_s)
+
+
+def _dirs(path: Path) -> list[Path]:
+    try:
+        return [p for p in path.iterdir() if p.is_dir()]
+    except OSError:
+        return []
 
 
 def _fingerprint(listing: Sequence[Module]) -> str:

@@ -27,7 +27,9 @@ class FakeSemodule:
     when they hold a module listed in ``bad`` (naming it in the message, as semodule does,
     unless ``anonymous``)."""
 
-    def __init__(self, store: dict[tuple[int, str], str] | None = None) -> None:
+    def __init__(self, store: dict[tuple[int, str], str] | None = None,
+                 root: str = "/store") -> None:
+        self.root = root
         self.store = dict(store or {})
         self.bad: set[str] = set()
         self.anonymous = False
@@ -40,7 +42,7 @@ class FakeSemodule:
         if args[0] == "load_policy":
             out, rc = self.load_policy_output
             return RunResult(argv=tuple(args), returncode=rc, stderr=out)
-        assert args[:3] == ["semodule", "-p", "/store"]
+        assert args[:3] == ["semodule", "-p", self.root]
         if "-lfull" in args:
             lines = [f"{p} {n} cil {c}" for (p, n), c in sorted(self.store.items())]
             return RunResult(argv=tuple(args), returncode=0, stdout="\n".join(lines) + "\n",
@@ -189,29 +191,48 @@ def test_reload_only_where_the_kernel_has_selinux_and_the_store_is_the_hosts(
     (selinuxfs / "enforce").write_text("0")
     fake = FakeSemodule(BASE)
     private = SelinuxBackend(runner=fake, store_root=Path("/store"), priority=PRIO,
-                             selinuxfs=selinuxfs)
+                             selinuxfs=selinuxfs, scratch_dir=tmp_path)
     private.apply(Batch(installs=(install("a"),)))
+    assert not private.policy_active
     assert not [c for c in fake.calls if c[0] == "load_policy"]
-    assert "private policy store" in private.probe().reason
+
+    # The host's store on a kernel with SELinux (all FAKE: no semodule or load_policy runs).
+    fake = FakeSemodule(BASE, root="/")
+    host = SelinuxBackend(runner=fake, store_root=Path("/"), priority=PRIO,
+                          selinuxfs=selinuxfs, scratch_dir=tmp_path)
+    assert host.policy_active
+    [ok] = host.apply(Batch(installs=(install("a"), )))
+    assert ok.ok and ok.changed
+    assert [c for c in fake.calls if c[0] == "load_policy"] == [["load_policy"]]
+    # load_policy's message counts, not only its exit status.
+    fake.load_policy_output = ("Can't load policy: No such file or directory", 0)
+    [failed] = host.apply(Batch(installs=(install("b"),)))
+    assert failed.changed
+    assert failed.error is not None and failed.error.code == "selinux-reload-failed"
+    assert len([c for c in fake.calls if c[0] == "load_policy"]) == 2
+    host.apply(Batch(installs=(install("b"),)))  # nothing to do: no reload either
+    assert len([c for c in fake.calls if c[0] == "load_policy"]) == 2
 
 
-def test_probe(tmp_path: Path) -> None:
-    fake = FakeSemodule(BASE)
-    probe = backend(fake, tmp_path).probe()
+def test_probe_runs_nothing(tmp_path: Path) -> None:
+    fake = FakeSemodule(BASE, root=str(tmp_path))
+    with_store = SelinuxBackend(runner=fake, store_root=tmp_path, priority=PRIO,
+                                selinuxfs=tmp_path / "nosefs")
+    probe = with_store.probe()
+    assert probe.availability is Availability.UNAVAILABLE
+    assert "no SELinux policy store" in probe.reason
+    (tmp_path / "var/lib/selinux/default/active/modules").mkdir(parents=True)
+    probe = with_store.probe()
     assert probe.availability is Availability.INSTALLED
-    assert "policy is not active" in probe.reason
-    assert backend(fake, tmp_path, mode="off").probe().availability is \
-        Availability.UNAVAILABLE
-    assert backend(FakeSemodule(), tmp_path).probe().availability is Availability.UNAVAILABLE
-
-    class Missing:
-        def run(self, argv: Sequence[str], *, timeout_s: float) -> RunResult:
-            raise BackendError("cannot run semodule: not found", code="tool-missing")
-
-    gone = SelinuxBackend(runner=Missing(), store_root=Path("/"), priority=PRIO)
+    assert "private policy store" in probe.reason and "not active" in probe.reason
+    off = SelinuxBackend(runner=fake, store_root=tmp_path, priority=PRIO, mode="off")
+    assert off.probe().availability is Availability.UNAVAILABLE
+    gone = SelinuxBackend(runner=fake, store_root=tmp_path, priority=PRIO,
+                          semodule=str(tmp_path / "no-semodule"))
     probe = gone.probe()
     assert probe.availability is Availability.UNAVAILABLE
-    assert "semodule" in probe.reason and "mode = auto" in probe.reason
+    assert "no-semodule not found" in probe.reason and "mode = auto" in probe.reason
+    assert fake.calls == []
 
 
 def test_a_timeout_fails_the_batch_without_splitting(tmp_path: Path) -> None:
