@@ -9,7 +9,7 @@ fails with that reason (its last good version stays installed).
 from __future__ import annotations
 
 from collections.abc import Container, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from agent.backends.runner import Runner, SubprocessRunner
@@ -81,7 +81,13 @@ class SelinuxDriver:
                                        notes=(f"SPO's status reports {key.name}.process, but "
                                               f"the block SPO and secprof declare is "
                                               f"{block_name(key)}: use {usage(key)}",))
-        return out
+        if not out or self.backend.policy_active:
+            return out
+        # Said on every profile: why a workload is not confined although "Installed".
+        inactive = ("the policy is not active (SELinux is not enabled in this kernel, or the "
+                    "store is not the host's): the module is in the store",)
+        return {k: replace(b, notes=(*b.notes, *inactive)) if isinstance(b, Built) else b
+                for k, b in out.items()}
 
     def _build_selinux(
         self, name: str, profiles: Mapping[str, SelinuxProfile], invalid: Mapping[str, str],
