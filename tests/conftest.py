@@ -83,6 +83,9 @@ def host(tmp_path: Path) -> Iterator[Host]:
 
         [seccomp]
         root = "{root}/var/lib/kubelet/seccomp"
+
+        [selinux]
+        store_root = "{root}"
         """))
     yield Host(root=root, config_path=config_path, run=run)
     shutil.rmtree(run, ignore_errors=True)

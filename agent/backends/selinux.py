@@ -268,7 +268,8 @@ class SelinuxBackend:
                 if mine is not None:
                     out.append(_Op(module=template.module, key=None))
             elif any(m in others for m in template.host_modules) or template.module in others:
-                continue
+                if mine is not None:  # the host's arrived since: two blocks of one name clash
+                    out.append(_Op(module=template.module, key=None))
             elif mine is None or mine.checksum != template.digest:
                 out.append(_Op(module=template.module, key=None, content=template.content))
         return out

@@ -290,3 +290,15 @@ def test_parents_are_installed_before_the_profiles_that_inherit_them(tmp_path: P
     [call] = fake.transactions
     assert [Path(p).stem for p in _after(call, "-i")] == [
         "secprof_container", "z-parent", "a-child"]
+
+
+def test_our_template_gives_way_when_the_host_gets_its_own(tmp_path: Path) -> None:
+    fake = FakeSemodule(BASE)
+    be = backend(fake, tmp_path)
+    be.apply(Batch(installs=(install("a"),)))
+    assert (PRIO, "secprof_container") in fake.store
+    fake.store[(400, "base_container")] = "sha256:9"  # udica's templates installed
+    be.apply(Batch(installs=(install("b"),)))
+    [call] = fake.transactions[1:]
+    assert _after(call, "-r") == ["secprof_container"]
+    assert (PRIO, "secprof_container") not in fake.store
