@@ -33,44 +33,14 @@ from agent.errors import AgentError, BackendError
 from agent.fsutil import sha256_hex
 from agent.model.profile import Kind, ProfileKey
 from agent.selinux.render import module_name
+from agent.selinux.semodule import Module, clean, explain, named_modules, parse_listing
 from agent.selinux.shipped import Template
 
 log = logging.getLogger(__name__)
 
 MODES = ("auto", "on", "off")
 _LISTING_TIMEOUT_S = 120.0
-# "<store>/tmp/modules/370/name/cil:3" and "line 3 of <store>/tmp/modules/370/name/cil"
-_AT_RE = re.compile(r"(?:\S*/)?modules/(\d+)/([^/\s]+)/cil(?::(\d+))?")
 _INHERIT_RE = re.compile(r"\(blockinherit\s+([^\s()]+)\s*\)")
-_LINE_OF_RE = re.compile(r"line (\d+) of (?:\S*/)?modules/(\d+)/([^/\s]+)/cil")
-_NOISE = (
-    re.compile(r"^libsemanage\.add_user: user \S+ not in password file$"),
-    re.compile(r"^libsemanage\.semanage_direct_remove_key: Removing last .*$"),
-    re.compile(r"^semodule:\s+Failed!$"),
-)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Module:
-    """One line of ``semodule -lfull [--checksum]``."""
-
-    priority: int
-    name: str
-    checksum: str | None = None
-    disabled: bool = False
-
-
-def parse_listing(text: str) -> list[Module]:
-    """Modules from ``semodule -lfull`` output (libsemanage's warnings are skipped)."""
-    out = []
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) < 3 or not parts[0].isdigit():
-            continue
-        checksum = next((p for p in parts[3:] if p.startswith("sha256:")), None)
-        out.append(Module(priority=int(parts[0]), name=parts[1], checksum=checksum,
-                          disabled="disabled" in parts[3:]))
-    return out
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -284,7 +254,7 @@ class SelinuxBackend:
             return {op.module: None for op in ops}
         if len(ops) == 1:
             return {ops[0].module: self._error(ops[0], result)}
-        named = _named_modules(result.output, self._priority)
+        named = named_modules(result.output, self._priority)
         suspects = [op for op in ops if op.module in named]
         if suspects and len(suspects) < len(ops):
             out = self._settle([op for op in ops if op not in suspects])
@@ -311,7 +281,8 @@ class SelinuxBackend:
 
     def _error(self, op: _Op, result: RunResult) -> BackendError:
         return failure(f"semodule could not {op.verb} module {op.module}: "
-                       f"{_explain(result.output, op)}", result, code="selinux-module-rejected")
+                       f"{explain(result.output, op.module, op.content)}", result,
+                       code="selinux-module-rejected")
 
     def _reload(self) -> AgentError | None:
         """One kernel policy load after the transactions, where it applies."""
@@ -323,7 +294,7 @@ class SelinuxBackend:
             return exc
         if not result.ok or "can't load policy" in result.output.lower():
             return failure("the modules are in the store but loading the policy into the "
-                           f"kernel failed: {_clean(result.output)}", result,
+                           f"kernel failed: {clean(result.output)}", result,
                            code="selinux-reload-failed")
         return None
 
@@ -371,30 +342,3 @@ def _dependencies_first(ops: Sequence[_Op]) -> list[_Op]:
     for op in installs.values():
         place(op, frozenset())
     return out + [op for op in ops if op.content is None]
-
-
-def _named_modules(text: str, priority: int) -> set[str]:
-    """Our-priority modules a failure message points at."""
-    named = {m.group(2) for m in _AT_RE.finditer(text) if int(m.group(1)) == priority}
-    named |= {m.group(3) for m in _LINE_OF_RE.finditer(text) if int(m.group(2)) == priority}
-    return named
-
-
-def _clean(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines()]
-    return "; ".join(line for line in lines if line and not any(n.match(line) for n in _NOISE))
-
-
-def _explain(text: str, op: _Op) -> str:
-    """semodule's message without sandbox paths, quoting the CIL line it names in ``op``."""
-    lines = op.content.decode("utf-8", "replace").splitlines() if op.content else []
-
-    def quote(module: str, line: str | None) -> str:
-        where = f"module {module}" + (f" line {line}" if line else "")
-        if module == op.module and line and 0 < int(line) <= len(lines):
-            where += f" `{lines[int(line) - 1].strip()}`"
-        return where
-
-    text = _LINE_OF_RE.sub(lambda m: quote(m.group(3), m.group(1)), text)
-    text = _AT_RE.sub(lambda m: quote(m.group(2), m.group(3)), text)
-    return _clean(text) or "semodule failed without a message"

@@ -12,10 +12,11 @@ import pytest
 
 from agent.backends.base import Availability, Batch, Install
 from agent.backends.runner import RunResult
-from agent.backends.selinux import SelinuxBackend, parse_listing
+from agent.backends.selinux import SelinuxBackend
 from agent.errors import BackendError
 from agent.model.profile import Kind, ProfileKey
 from agent.seccomp.render import digest
+from agent.selinux.semodule import explain, named_modules, parse_listing
 from agent.selinux.shipped import Template
 
 PRIO = 370
@@ -302,3 +303,17 @@ def test_our_template_gives_way_when_the_host_gets_its_own(tmp_path: Path) -> No
     [call] = fake.transactions[1:]
     assert _after(call, "-r") == ["secprof_container"]
     assert (PRIO, "secprof_container") not in fake.store
+
+
+def test_messages_of_both_shapes_are_pinned_and_quoted() -> None:
+    text = ("Open parenthesis without matching close at line 2 of "
+            "/r/var/lib/selinux/default/tmp/modules/370/web/cil\n"
+            "libsemanage.semanage_load_files: Error while reading "
+            "/r/var/lib/selinux/default/tmp/modules/370/web/cil.\n"
+            "Previous declaration of type at /r/var/lib/selinux/default/tmp/modules/100/base/"
+            "cil:2153\nsemodule:  Failed!\n")
+    assert named_modules(text, 370) == {"web"}
+    assert explain(text, "web", b"(block web\n(allow process x\n)\n") == (
+        "Open parenthesis without matching close at module web line 2 `(allow process x`; "
+        "libsemanage.semanage_load_files: Error while reading module web.; "
+        "Previous declaration of type at module base line 2153")
