@@ -81,11 +81,11 @@ def host(tmp_path: Path) -> Iterator[Host]:
         cache_dir = "{root}/var/cache/secprof"
         socket = "{run}/secprof/secprof.sock"
 
-        [seccomp]
-        root = "{root}/var/lib/kubelet/seccomp"
-
         [selinux]
         store_root = "{root}"
+
+        [seccomp]
+        root = "{root}/var/lib/kubelet/seccomp"
         """))
     yield Host(root=root, config_path=config_path, run=run)
     shutil.rmtree(run, ignore_errors=True)
