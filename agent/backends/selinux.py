@@ -102,7 +102,16 @@ class SelinuxBackend:
     def policy_active(self) -> bool:
         """Whether installed modules reach the kernel: SELinux is on and the store is the
         host's own."""
-        return (self._selinuxfs / "enforce").exists() and self._root.resolve() == Path("/")
+        return self.inactive_reason is None
+
+    @property
+    def inactive_reason(self) -> str | None:
+        """Why installed modules do not reach the kernel, or ``None`` when they do."""
+        if self._root.resolve() != Path("/"):
+            return f"{self._root} is a private policy store, not the host's"
+        if not (self._selinuxfs / "enforce").exists():
+            return "SELinux is not enabled in this kernel"
+        return None
 
     def probe(self) -> Probe:
         """Cheap, every reconcile: the tool and a store are there (no ``semodule`` run; a
@@ -118,10 +127,9 @@ class SelinuxBackend:
             return Probe(availability=Availability.UNAVAILABLE, reason=self._unavailable(
                 f"no SELinux policy store in {stores} (install selinux-policy-default or "
                 "another policy)"))
-        if self.policy_active:
+        why = self.inactive_reason
+        if why is None:
             return Probe(availability=Availability.INSTALLED)
-        why = ("SELinux is not enabled in the kernel" if self._root.resolve() == Path("/")
-               else f"{self._root} is a private policy store")
         return Probe(availability=Availability.INSTALLED, reason=(
             f"{why}: modules are installed in the store, the policy is not active"))
 

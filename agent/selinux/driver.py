@@ -81,11 +81,11 @@ class SelinuxDriver:
                                        notes=(f"SPO's status reports {key.name}.process, but "
                                               f"the block SPO and secprof declare is "
                                               f"{block_name(key)}: use {usage(key)}",))
-        if not out or self.backend.policy_active:
+        why = self.backend.inactive_reason
+        if not out or why is None:
             return out
         # Said on every profile: why a workload is not confined although "Installed".
-        inactive = ("the policy is not active (SELinux is not enabled in this kernel, or the "
-                    "store is not the host's): the module is in the store",)
+        inactive = (f"the policy is not active ({why}): the module is in the store",)
         return {k: replace(b, notes=(*b.notes, *inactive)) if isinstance(b, Built) else b
                 for k, b in out.items()}
 
