@@ -33,7 +33,14 @@ from agent.errors import AgentError, BackendError
 from agent.fsutil import sha256_hex
 from agent.model.profile import Kind, ProfileKey
 from agent.selinux.render import module_name
-from agent.selinux.semodule import Module, clean, explain, named_modules, parse_listing
+from agent.selinux.semodule import (
+    Module,
+    clean,
+    explain,
+    is_busy,
+    named_modules,
+    parse_listing,
+)
 from agent.selinux.shipped import Template
 
 log = logging.getLogger(__name__)
@@ -260,6 +267,12 @@ class SelinuxBackend:
             return {op.module: exc for op in ops}
         if result.ok:
             return {op.module: None for op in ops}
+        if is_busy(result.output):  # another writer holds the store: splitting would not help
+            busy = failure(f"the SELinux policy store is busy: {clean(result.output)}", result,
+                           code="selinux-store-busy",
+                           hint="another semodule, semanage or a package upgrade is running; "
+                                "the next reconcile tries again")
+            return {op.module: busy for op in ops}
         if len(ops) == 1:
             return {ops[0].module: self._error(ops[0], result)}
         named = named_modules(result.output, self._priority)

@@ -14,11 +14,22 @@ from dataclasses import dataclass
 # "<store>/tmp/modules/370/name/cil:3" and "line 3 of <store>/tmp/modules/370/name/cil"
 _AT_RE = re.compile(r"(?:\S*/)?modules/(\d+)/([^/\s]+)/cil(?::(\d+))?")
 _LINE_OF_RE = re.compile(r"line (\d+) of (?:\S*/)?modules/(\d+)/([^/\s]+)/cil")
+# "semodule:  Failed on <scratch>/name.cil!": the file semodule could not take in
+_FAILED_ON_RE = re.compile(r"Failed on (?:\S*/)?([^/\s]+)\.cil!")
 _NOISE = (
     re.compile(r"^libsemanage\.add_user: user \S+ not in password file$"),
     re.compile(r"^libsemanage\.semanage_direct_remove_key: Removing last .*$"),
-    re.compile(r"^semodule:\s+Failed!$"),
+    re.compile(r"^semodule:\s+Failed(?: on \S+)?!$"),
 )
+
+
+# libsemanage takes its locks without waiting long: a package upgrade holds them for a while.
+_BUSY_RE = re.compile(r"could not get (?:direct )?(?:transaction|read) lock", re.IGNORECASE)
+
+
+def is_busy(text: str) -> bool:
+    """The failure is another writer holding the store's lock, not a module."""
+    return _BUSY_RE.search(text) is not None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,7 +59,7 @@ def named_modules(text: str, priority: int) -> set[str]:
     """Our-priority modules a failure message points at."""
     named = {m.group(2) for m in _AT_RE.finditer(text) if int(m.group(1)) == priority}
     named |= {m.group(3) for m in _LINE_OF_RE.finditer(text) if int(m.group(2)) == priority}
-    return named
+    return named | set(_FAILED_ON_RE.findall(text))  # only our scratch files are passed
 
 
 def clean(text: str) -> str:

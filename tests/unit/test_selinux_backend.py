@@ -313,7 +313,28 @@ def test_messages_of_both_shapes_are_pinned_and_quoted() -> None:
             "Previous declaration of type at /r/var/lib/selinux/default/tmp/modules/100/base/"
             "cil:2153\nsemodule:  Failed!\n")
     assert named_modules(text, 370) == {"web"}
+    assert named_modules("semodule:  Failed on /tmp/secprof-selinux-x/web_.cil!", 370) == {
+        "web_"}
     assert explain(text, "web", b"(block web\n(allow process x\n)\n") == (
         "Open parenthesis without matching close at module web line 2 `(allow process x`; "
         "libsemanage.semanage_load_files: Error while reading module web.; "
         "Previous declaration of type at module base line 2153")
+
+
+def test_a_busy_store_fails_the_batch_once_without_splitting(tmp_path: Path) -> None:
+    class Busy(FakeSemodule):
+        def run(self, argv: Sequence[str], *, timeout_s: float) -> RunResult:
+            if "-n" in argv:
+                self.calls.append(list(argv))
+                return RunResult(argv=tuple(argv), returncode=1, stderr=(
+                    "libsemanage.semanage_get_lock: Could not get direct transaction lock at "
+                    "/var/lib/selinux/default/semanage.trans.LOCK.\nsemodule:  Failed!\n"))
+            return super().run(argv, timeout_s=timeout_s)
+
+    fake = Busy(BASE)
+    be = backend(fake, tmp_path)
+    results = be.apply(Batch(installs=(install("a"), install("b"), install("c"))))
+    assert {r.error.code for r in results if r.error} == {"selinux-store-busy"}
+    assert len(fake.transactions) == 1
+    be.apply(Batch(installs=(install("a"),)))  # not remembered as a rejection
+    assert len(fake.transactions) == 2
