@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from agent.codes import Code
 from agent.errors import BackendError
 
 _TAIL = 4000  # characters of output an error carries
@@ -68,17 +69,17 @@ class SubprocessRunner:
             )
         except FileNotFoundError as exc:
             raise BackendError(
-                f"cannot run {args[0]}: not found", argv=args, code="tool-missing",
+                f"cannot run {args[0]}: not found", argv=args, code=Code.TOOL_MISSING,
                 hint="install the package that provides it (see the README)",
             ) from exc
         except PermissionError as exc:
             raise BackendError(
-                f"cannot run {args[0]}: permission denied", argv=args, code="tool-missing",
+                f"cannot run {args[0]}: permission denied", argv=args, code=Code.TOOL_MISSING,
             ) from exc
         except subprocess.TimeoutExpired as exc:
             raise BackendError(
                 f"{args[0]} did not finish within {timeout_s:g} s and was killed", argv=args,
-                code="tool-timeout", stderr_tail=_text(exc.stderr)[-_TAIL:],
+                code=Code.TOOL_TIMEOUT, stderr_tail=_text(exc.stderr)[-_TAIL:],
             ) from exc
         return RunResult(
             argv=tuple(args), returncode=done.returncode, stdout=done.stdout,

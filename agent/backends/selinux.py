@@ -29,6 +29,7 @@ from pathlib import Path
 
 from agent.backends.base import Availability, Batch, Probe, Result
 from agent.backends.runner import Runner, RunResult, failure
+from agent.codes import Code
 from agent.errors import AgentError, BackendError
 from agent.fsutil import sha256_hex
 from agent.model.profile import Kind, ProfileKey
@@ -149,7 +150,7 @@ class SelinuxBackend:
         result = self._run(argv, timeout_s=_LISTING_TIMEOUT_S)
         if not result.ok:
             raise failure(f"cannot list the SELinux modules under {self._root}", result,
-                          code="selinux-list-failed")
+                          code=Code.SELINUX_LIST_FAILED)
         return parse_listing(result.stdout)
 
     def actual(self, keys: Iterable[ProfileKey]) -> Mapping[ProfileKey, str | None]:
@@ -192,7 +193,7 @@ class SelinuxBackend:
             if module in others:
                 results[install.key] = Result(key=install.key, error=BackendError(
                     f"module {module} already exists at priority {others[module]}, which "
-                    "secprof does not own; it is not overridden", code="selinux-name-taken",
+                    "secprof does not own; it is not overridden", code=Code.SELINUX_NAME_TAKEN,
                     hint="rename the profile"))
             elif module in ours and ours[module].checksum == install.digest:
                 results[install.key] = Result(key=install.key)
@@ -228,7 +229,7 @@ class SelinuxBackend:
         rejected = {
             (op.module, _digest(op.content)): error for op in ops
             if op.content is not None and (error := outcome[op.module]) is not None
-            and error.code == "selinux-module-rejected"
+            and error.code == Code.SELINUX_MODULE_REJECTED
         }
         if not rejected:
             return
@@ -269,7 +270,7 @@ class SelinuxBackend:
             return {op.module: None for op in ops}
         if is_busy(result.output):  # another writer holds the store: splitting would not help
             busy = failure(f"the SELinux policy store is busy: {clean(result.output)}", result,
-                           code="selinux-store-busy",
+                           code=Code.SELINUX_STORE_BUSY,
                            hint="another semodule, semanage or a package upgrade is running; "
                                 "the next reconcile tries again")
             return {op.module: busy for op in ops}
@@ -303,7 +304,7 @@ class SelinuxBackend:
     def _error(self, op: _Op, result: RunResult) -> BackendError:
         return failure(f"semodule could not {op.verb} module {op.module}: "
                        f"{explain(result.output, op.module, op.content)}", result,
-                       code="selinux-module-rejected")
+                       code=Code.SELINUX_MODULE_REJECTED)
 
     def _reload(self) -> AgentError | None:
         """One kernel policy load after the transactions, where it applies."""
@@ -316,7 +317,7 @@ class SelinuxBackend:
         if not result.ok or "can't load policy" in result.output.lower():
             return failure("the modules are in the store but loading the policy into the "
                            f"kernel failed: {clean(result.output)}", result,
-                           code="selinux-reload-failed")
+                           code=Code.SELINUX_RELOAD_FAILED)
         return None
 
     def _base(self) -> list[str]:

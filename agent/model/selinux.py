@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from agent.codes import Code
 from agent.model.decode import Node
 from agent.model.profile import Kind, Origin, ProfileKey
 
@@ -89,7 +90,7 @@ def _check_block_name(node: Node, name: str) -> None:
         Node(name, "metadata.name", node.ctx).fail(
             f"{name!r} cannot name an SELinux policy: the name becomes a CIL block, which must "
             "start with a letter and hold only lowercase letters, digits and '-'",
-            code="name-invalid",
+            code=Code.SELINUX_NAME_INVALID,
         )
 
 

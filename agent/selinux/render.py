@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
+from agent.codes import Code
 from agent.errors import ManifestError
 from agent.model.profile import Kind, Origin, ProfileKey
 from agent.model.selinux import (
@@ -103,16 +104,16 @@ def render_selinux(
             if inherit.name not in rules.allowed_system_profiles:
                 allowed = ", ".join(sorted(rules.allowed_system_profiles))
                 raise _error(origin, where, f"system profile {inherit.name} not in [selinux] "
-                             f"allowed_system_profiles ({allowed})", "selinux-inherit-denied")
+                             f"allowed_system_profiles ({allowed})", Code.SELINUX_INHERIT_DENIED)
             systems.append(inherit.name)
         elif inherit.kind == SELINUX_PROFILE:
             if inherit.name not in inherited:
                 raise _error(origin, where, "couldn't find inherit reference "
-                             f"{SELINUX_PROFILE}/{inherit.name}", "selinux-inherit-missing")
+                             f"{SELINUX_PROFILE}/{inherit.name}", Code.SELINUX_INHERIT_MISSING)
             problem = inherited[inherit.name]
             if problem:
                 raise _error(origin, where, f"inherited {SELINUX_PROFILE}/{inherit.name} "
-                             f"cannot be used: {problem}", "selinux-inherit-invalid")
+                             f"cannot be used: {problem}", Code.SELINUX_INHERIT_INVALID)
             objects.append(inherit.name)
 
     own = usage(profile.key)
@@ -126,16 +127,16 @@ def render_selinux(
     for rule in sorted(profile.allow, key=lambda r: r.label):
         where = f"spec.allow.{rule.label}"
         if rule.label in rules.denied_types:
-            raise _error(origin, where, f"type {rule.label} is denied", "selinux-denied")
+            raise _error(origin, where, f"type {rule.label} is denied", Code.SELINUX_DENIED)
         target = own if rule.label == SELF else rule.label
         for entry in sorted(rule.classes, key=lambda c: c.object_class):
             if entry.object_class in rules.denied_classes:
                 raise _error(origin, f"{where}.{entry.object_class}",
-                             f"class {entry.object_class} is denied", "selinux-denied")
+                             f"class {entry.object_class} is denied", Code.SELINUX_DENIED)
             for index, perm in enumerate(entry.permissions):
                 if perm in rules.denied_permissions:
                     raise _error(origin, f"{where}.{entry.object_class}[{index}]",
-                                 f"permission {perm} is denied", "selinux-denied")
+                                 f"permission {perm} is denied", Code.SELINUX_DENIED)
             perms = " ".join(sorted(set(entry.permissions)))
             lines.append(f"(allow process {target} ( {entry.object_class} ( {perms} )))")
     lines.append(")")
@@ -147,7 +148,7 @@ def render_raw(profile: RawSelinuxProfile, rules: Rules) -> bytes:
     :class:`~agent.errors.ManifestError` on ``spec.policy``."""
     problem = raw_policy_problem(profile.policy, rules)
     if problem:
-        raise _error(profile.origin, "spec.policy", problem, "selinux-policy-invalid")
+        raise _error(profile.origin, "spec.policy", problem, Code.SELINUX_POLICY_INVALID)
     body = profile.policy.strip().replace("\n", "\n    ").strip()
     return f"(block {block_name(profile.key)}\n    {body}\n)".encode()
 
