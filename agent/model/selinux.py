@@ -11,8 +11,10 @@ the raw policy's directives) is checked when the profile is built (:mod:`agent.s
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from agent.codes import Code
 from agent.model.decode import Node
@@ -187,3 +189,36 @@ def parse_raw_selinux_spec(node: Node, key: ProfileKey, origin: Origin) -> RawSe
         name=key.name, origin=origin, policy=policy,
         disabled=fields["disabled"].boolean() if "disabled" in fields else False,
     )
+
+
+# The parse cache's codecs (agent/model/specs.py): validated values as plain JSON and back.
+
+def selinux_to_cache(profile: SelinuxProfile) -> dict[str, Any]:
+    return {
+        "name": profile.name, "disabled": profile.disabled, "mode": profile.mode.value,
+        "inherit": [[i.kind, i.name] for i in profile.inherit],
+        "allow": [[r.label, [[c.object_class, list(c.permissions)] for c in r.classes]]
+                  for r in profile.allow],
+    }
+
+
+def selinux_from_cache(entry: Mapping[str, Any], origin: Origin) -> SelinuxProfile:
+    """The inverse of :func:`selinux_to_cache` (trusted input: secprof's own state dir)."""
+    return SelinuxProfile(
+        name=entry["name"], origin=origin, disabled=entry["disabled"], mode=Mode(entry["mode"]),
+        inherit=tuple(Inherit(kind=k, name=n) for k, n in entry["inherit"]),
+        allow=tuple(
+            LabelRule(label=label, classes=tuple(
+                ClassPermissions(object_class=c, permissions=tuple(p)) for c, p in classes))
+            for label, classes in entry["allow"]),
+    )
+
+
+def raw_to_cache(profile: RawSelinuxProfile) -> dict[str, Any]:
+    return {"name": profile.name, "disabled": profile.disabled, "policy": profile.policy}
+
+
+def raw_from_cache(entry: Mapping[str, Any], origin: Origin) -> RawSelinuxProfile:
+    """The inverse of :func:`raw_to_cache`."""
+    return RawSelinuxProfile(name=entry["name"], origin=origin, policy=entry["policy"],
+                             disabled=entry["disabled"])

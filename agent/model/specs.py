@@ -39,4 +39,6 @@ class CacheCodec:
 CACHE_CODECS: dict[Kind, CacheCodec] = {
     Kind.SECCOMP: CacheCodec(dump=seccomp_parse.profile_to_cache,
                              load=seccomp_parse.profile_from_cache),
+    Kind.SELINUX: CacheCodec(dump=selinux.selinux_to_cache, load=selinux.selinux_from_cache),
+    Kind.RAW_SELINUX: CacheCodec(dump=selinux.raw_to_cache, load=selinux.raw_from_cache),
 }

@@ -86,3 +86,25 @@ def test_inherit_failures_name_the_reason(tmp_path: Path) -> None:
     assert isinstance(out[sel("ok")], Built)
     off = out[sel("dis")]
     assert isinstance(off, Built) and off.disabled
+
+
+def test_parse_cache_round_trip(tmp_path: Path) -> None:
+    from agent.model.parsecache import ParseCache  # noqa: PLC0415
+
+    profiles = tmp_path / "profiles.d"
+    profiles.mkdir()
+    (profiles / "all.yaml").write_text("".join([
+        doc("SelinuxProfile", "web", "{mode: Permissive, inherit: [{name: net_container}, "
+            "{kind: SelinuxProfile, name: base}], allow: {'@self': {tcp_socket: [listen]}, "
+            "var_log_t: {file: [read, open], dir: [search]}}}"),
+        doc("SelinuxProfile", "base", "{disabled: true}"),
+        doc("RawSelinuxProfile", "web", "{policy: '(allow process self (file (read)))'}"),
+    ]))
+    first_cache = ParseCache(tmp_path / "state")
+    first = load_directory(profiles, cache=first_cache)
+    first_cache.save()
+    stored = (tmp_path / "state/parse-cache.json").read_text()
+    assert "RawSelinuxProfile" in stored and "net_container" in stored
+    second = load_directory(profiles, cache=ParseCache(tmp_path / "state"))
+    assert len(first.profiles) == 3
+    assert second.profiles == first.profiles
