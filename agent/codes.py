@@ -113,8 +113,8 @@ class Code(StrEnum):
                                                           "is invalid, disabled or in a cycle")
     SELINUX_POLICY_INVALID = "selinux-policy-invalid", ("a RawSelinuxProfile's CIL has unbalanced "
                                                         "parentheses or a restricted statement")
-    SELINUX_NAME_TAKEN = "selinux-name-taken", ("a policy module of that name exists at another "
-                                                "priority; secprof does not override it")
+    SELINUX_NAME_TAKEN = "selinux-name-taken", ("the name is a module at another priority "
+                                                "(never overridden) or a system template")
     SELINUX_MODULE_REJECTED = "selinux-module-rejected", ("semodule rejected the module (its "
                                                           "message quotes the CIL line)")
     SELINUX_STORE_BUSY = "selinux-store-busy", ("another writer holds the SELinux policy store's "

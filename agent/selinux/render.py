@@ -96,6 +96,9 @@ def render_selinux(
     :class:`~agent.errors.ManifestError` naming the offending field.
     """
     origin = profile.origin
+    if profile.name == DEFAULT_TEMPLATE or profile.name in rules.allowed_system_profiles:
+        raise _error(origin, "metadata.name", f"{profile.name} is the name of a system "
+                     "template: the profile's block would redeclare it", Code.SELINUX_NAME_TAKEN)
     systems: list[str] = []
     objects: list[str] = []
     for index, inherit in enumerate(profile.inherit):

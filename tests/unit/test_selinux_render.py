@@ -155,6 +155,12 @@ def test_names_that_cannot_be_cil_blocks(name: str) -> None:
         parse_raw(name, {"policy": "(allow process self (file (read)))"})
 
 
+def test_a_profile_cannot_take_a_template_name() -> None:
+    with pytest.raises(ManifestError, match="name of a system template") as info:
+        render("container", {})
+    assert info.value.field == "metadata.name"
+
+
 def test_inherit_errors_at_build() -> None:
     with pytest.raises(ManifestError, match="unexistent-system-ref not in"):
         render("x", {"inherit": [{"kind": "System", "name": "unexistent-system-ref"}]})
