@@ -32,7 +32,7 @@ from agent.backends.runner import Runner, RunResult, failure
 from agent.codes import Code
 from agent.errors import AgentError, BackendError
 from agent.fsutil import sha256_hex
-from agent.model.profile import Kind, ProfileKey
+from agent.model.profile import ProfileKey
 from agent.selinux.render import module_name
 from agent.selinux.semodule import (
     Module,
@@ -65,8 +65,7 @@ class _Op:
 
 
 class SelinuxBackend:
-    kind = Kind.SELINUX
-    kinds = frozenset({Kind.SELINUX, Kind.RAW_SELINUX})
+    """The policy store at ``store_root``, through ``semodule -p``; see the module docstring."""
 
     def __init__(
         self,
