@@ -33,7 +33,7 @@ from agent.codes import Code
 from agent.errors import AgentError, BackendError
 from agent.fsutil import sha256_hex
 from agent.model.profile import ProfileKey
-from agent.selinux.render import module_name
+from agent.selinux.render import module_name, source_field
 from agent.selinux.semodule import (
     Module,
     clean,
@@ -301,8 +301,13 @@ class SelinuxBackend:
             return self._run(argv, timeout_s=self._timeout_s)
 
     def _error(self, op: _Op, result: RunResult) -> BackendError:
+        key, content = op.key, op.content
+
+        def field(line: int) -> str | None:
+            return source_field(key, content, line) if key and content else None
+
         return failure(f"semodule could not {op.verb} module {op.module}: "
-                       f"{explain(result.output, op.module, op.content)}", result,
+                       f"{explain(result.output, op.module, content, field)}", result,
                        code=Code.SELINUX_MODULE_REJECTED)
 
     def _reload(self) -> AgentError | None:

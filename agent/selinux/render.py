@@ -25,6 +25,7 @@ one exception is ``blockinherit`` of an allowed template, which SPO's own raw ex
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -79,6 +80,28 @@ def module_name(key: ProfileKey) -> str:
 def usage(key: ProfileKey) -> str:
     """How a workload selects the profile's domain (``seLinuxOptions.type``)."""
     return f"{block_name(key)}.process"
+
+
+_ALLOW_LINE_RE = re.compile(r"^\(allow process (\S+) \( (\S+) \(")
+
+
+def source_field(key: ProfileKey, content: bytes, line: int) -> str | None:
+    """The manifest field that line ``line`` (1-based) of a rendered module comes from."""
+    lines = content.decode("utf-8", "replace").splitlines()
+    if not 1 <= line <= len(lines):
+        return None
+    if key.kind is Kind.RAW_SELINUX:  # the wrapper adds one line before the trimmed policy
+        return f"spec.policy, line {line - 1} after leading blank lines" if line > 1 else None
+    text = lines[line - 1]
+    allow = _ALLOW_LINE_RE.match(text)
+    if allow:
+        label = SELF if allow.group(1) == usage(key) else allow.group(1)
+        return f"spec.allow.{label}.{allow.group(2)}"
+    if text.startswith("(blockinherit "):
+        return "spec.inherit"
+    if text.startswith("(typepermissive "):
+        return "spec.mode"
+    return None
 
 
 def _error(origin: Origin, field_path: str, message: str, code: str) -> ManifestError:

@@ -9,6 +9,7 @@ pinned to one module, and how the message is made readable (the path becomes ``m
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 # "<store>/tmp/modules/370/name/cil:3" and "line 3 of <store>/tmp/modules/370/name/cil"
@@ -67,15 +68,19 @@ def clean(text: str) -> str:
     return "; ".join(line for line in lines if line and not any(n.match(line) for n in _NOISE))
 
 
-def explain(text: str, module: str, content: bytes | None) -> str:
-    """semodule's message without sandbox paths, quoting the CIL line it names in
-    ``module`` (whose source is ``content``)."""
+def explain(text: str, module: str, content: bytes | None,
+            field: Callable[[int], str | None] = lambda _line: None) -> str:
+    """semodule's message without sandbox paths, quoting the CIL line it names in ``module``
+    (whose source is ``content``) and the manifest field ``field`` maps that line to."""
     lines = content.decode("utf-8", "replace").splitlines() if content else []
 
     def quote(name: str, line: str | None) -> str:
         where = f"module {name}" + (f" line {line}" if line else "")
         if name == module and line and 0 < int(line) <= len(lines):
             where += f" `{lines[int(line) - 1].strip()}`"
+            source = field(int(line))
+            if source:
+                where += f" (from {source})"
         return where
 
     text = _LINE_OF_RE.sub(lambda m: quote(m.group(3), m.group(1)), text)

@@ -117,7 +117,8 @@ def test_install_update_repair_remove(store: Store, tmp_path: Path) -> None:
     assert agent.transactions == 2
     state, message = status(report, Kind.SELINUX, "broken")
     assert state is State.ERROR
-    assert "module broken line 3 `(allow process no_such_type_t ( file ( read )))`" in message
+    assert ("module broken line 3 `(allow process no_such_type_t ( file ( read )))` (from "
+            "spec.allow.no_such_type_t.file)") in message
     assert all(status(report, k, n)[0] is State.INSTALLED for k, n in [
         (Kind.SELINUX, "web"), (Kind.SELINUX, "web-child"), (Kind.SELINUX, "logger"),
         (Kind.RAW_SELINUX, "logger")])

@@ -133,7 +133,8 @@ def test_named_bad_module_set_aside_rest_installed_in_one_more(tmp_path: Path) -
     assert not by["c"].ok and not by["c"].changed
     assert by["c"].error is not None
     assert by["c"].error.code == "selinux-module-rejected"
-    assert "module c line 2 `(allow process x_t ( file ( read )))`" in by["c"].error.message
+    assert ("module c line 2 `(allow process x_t ( file ( read )))` (from spec.allow.x_t.file)"
+            in by["c"].error.message)
     assert "/store/" not in by["c"].error.message
     assert "Failed!" not in by["c"].error.message
     assert all(by[n].ok and by[n].changed for n in names[:-1])

@@ -25,6 +25,7 @@ from agent.selinux.render import (
     raw_policy_problem,
     render_raw,
     render_selinux,
+    source_field,
     usage,
 )
 from agent.selinux.shipped import template_names
@@ -242,3 +243,16 @@ def test_spo_vectors() -> None:
     for directive in sorted(restricted):
         problem = raw_policy_problem(f"({directive} x)", RULES)
         assert problem is not None and directive in problem, directive
+
+
+def test_lines_of_a_module_map_back_to_manifest_fields() -> None:
+    key = ProfileKey(Kind.SELINUX, "web")
+    content = render_selinux(parse("web", {"mode": "Permissive", "allow": {
+        "@self": {"tcp_socket": ["listen"]}, "var_log_t": {"file": ["read"]}}}), RULES,
+        inherited={})
+    fields = [source_field(key, content, n) for n in range(0, 8)]
+    assert fields == [None, None, "spec.inherit", "spec.mode", "spec.allow.@self.tcp_socket",
+                      "spec.allow.var_log_t.file", None, None]
+    raw = ProfileKey(Kind.RAW_SELINUX, "web")
+    assert source_field(raw, b"(block web_\n    (allow x)\n)", 2) == (
+        "spec.policy, line 1 after leading blank lines")
