@@ -11,7 +11,7 @@ extras=""
 if [ "${1:-}" = "--test" ]; then
     packages="$packages runc busybox-static docker-registry"
     # SELinux tests: the real semodule on a private copy of the reference policy's store.
-    packages="$packages policycoreutils semodule-utils selinux-policy-default secilc"
+    packages="$packages policycoreutils semodule-utils selinux-policy-default"
     extras="[test]"
 fi
 
