@@ -29,6 +29,7 @@ from agent.reconcile.reconciler import Reconciler
 from agent.seccomp.build import BuildCache
 from agent.seccomp.driver import SeccompDriver
 from agent.seccomp.resolve import BaseSource, Fetched
+from agent.selinux.driver import SelinuxDriver
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,7 @@ def build_drivers(
         SeccompDriver(SeccompBackend(config.seccomp.root, config.seccomp.subdir),
                       max_depth=config.seccomp.max_base_depth, oci=oci, cache=build_cache),
         AppArmorDriver(AppArmorBackend(apparmor_settings(config), SubprocessRunner())),
+        SelinuxDriver.from_config(config.selinux),
     ]
 
 

@@ -133,6 +133,29 @@ class Code(StrEnum):
     LOAD_UNVERIFIED = "load-unverified", ("after loading, the kernel does not list the profile "
                                           "in the mode its text declares")
 
+    # SELinux: rendering CIL (agent/selinux) and semodule (agent/backends/selinux.py).
+    SELINUX_NAME_INVALID = "selinux-name-invalid", ("an SELinux profile's name cannot be a CIL "
+                                                    "block (a letter first; letters, digits, '-')")
+    SELINUX_DENIED = "selinux-denied", ("a SelinuxProfile allows a type, class or permission on "
+                                        "SPO's deny list")
+    SELINUX_INHERIT_DENIED = "selinux-inherit-denied", ("a SelinuxProfile inherits a system "
+                                                        "template not in allowed_system_profiles")
+    SELINUX_INHERIT_MISSING = "selinux-inherit-missing", ("a SelinuxProfile inherits a "
+                                                          "SelinuxProfile that does not exist")
+    SELINUX_INHERIT_INVALID = "selinux-inherit-invalid", ("a SelinuxProfile inherits one that "
+                                                          "is invalid, disabled or in a cycle")
+    SELINUX_POLICY_INVALID = "selinux-policy-invalid", ("a RawSelinuxProfile's CIL has unbalanced "
+                                                        "parentheses or a restricted statement")
+    SELINUX_NAME_TAKEN = "selinux-name-taken", ("the name is a module at another priority "
+                                                "(never overridden) or a system template")
+    SELINUX_MODULE_REJECTED = "selinux-module-rejected", ("semodule rejected the module (its "
+                                                          "message quotes the CIL line)")
+    SELINUX_STORE_BUSY = "selinux-store-busy", ("another writer holds the SELinux policy store's "
+                                                "lock; the next reconcile tries again")
+    SELINUX_LIST_FAILED = "selinux-list-failed", "semodule cannot list the policy store's modules"
+    SELINUX_RELOAD_FAILED = "selinux-reload-failed", ("the modules are in the store but loading "
+                                                      "the policy into the kernel failed")
+
     # The daemon's worker (answers to POST /v1/reconcile and /v1/reload).
     STOPPING = "stopping", "the daemon is stopping and takes no more requests"
     TIMEOUT = "timeout", "no result within the request's timeout; the request stays queued"

@@ -67,6 +67,8 @@ class SelinuxSection:
     mode: str = "auto"  # auto | on | off
     priority: int = 370  # semodule priority of secprof's modules (selinuxd uses 350)
     store_root: Path = Path("/")  # passed to semodule -p
+    allowed_system_profiles: tuple[str, ...] = ()  # empty: the templates secprof ships
+    timeout_s: float = 600.0  # one semodule transaction
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -173,6 +175,8 @@ def _selinux(data: Mapping[str, Any], base_dir: Path) -> SelinuxSection:
         mode=_mode(t, d.mode, ("auto", "on", "off")),
         priority=t.integer("priority", d.priority, minimum=1, maximum=999),
         store_root=t.path("store_root", d.store_root),
+        allowed_system_profiles=_template_names(t),
+        timeout_s=t.number("timeout_s", d.timeout_s, minimum=1, maximum=3600),
     )
     t.finish()
     return section
@@ -187,6 +191,12 @@ def _capabilities(t: Table) -> tuple[str, ...]:
         if not re.fullmatch(r"CAP_[A-Z_]+", cap):
             raise t.fail("template_capabilities", f"{cap!r} is not a capability name (CAP_…)")
     return caps
+def _template_names(t: Any) -> tuple[str, ...]:
+    names = tuple(t.texts("allowed_system_profiles", ()))
+    for name in names:
+        if not re.match(r"^[a-zA-Z][a-zA-Z0-9_-]*$", name):
+            raise t.fail("allowed_system_profiles", f"{name!r} is not a CIL block name")
+    return names
 
 
 def _oci(data: Mapping[str, Any], base_dir: Path) -> OciSection:

@@ -11,6 +11,8 @@ extras=""
 if [ "${1:-}" = "--test" ]; then
     packages="$packages runc busybox-static docker-registry"
     packages="$packages apparmor apparmor-profiles"  # the real apparmor_parser and a corpus
+    # SELinux tests: the real semodule on a private copy of the reference policy's store.
+    packages="$packages policycoreutils semodule-utils selinux-policy-default"
     extras="[test]"
 fi
 

@@ -85,6 +85,9 @@ def host(tmp_path: Path) -> Iterator[Host]:
         profiles_dir = "{root}/etc/apparmor.d"
         securityfs = "{root}/sys/kernel/security/apparmor"
 
+        [selinux]
+        store_root = "{root}"
+
         [seccomp]  # last: tests append seccomp keys
         root = "{root}/var/lib/kubelet/seccomp"
         """))

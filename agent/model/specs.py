@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from agent.model import apparmor, seccomp_parse
+from agent.model import apparmor, seccomp_parse, selinux
 from agent.model.decode import Node
 from agent.model.profile import Kind, Origin, Profile, ProfileKey
 
@@ -22,6 +22,8 @@ SpecParser = Callable[[Node, ProfileKey, Origin], Profile]
 SPEC_PARSERS: dict[Kind, SpecParser] = {
     Kind.SECCOMP: seccomp_parse.parse_document,
     Kind.APPARMOR: apparmor.parse_apparmor,
+    Kind.SELINUX: selinux.parse_selinux_spec,
+    Kind.RAW_SELINUX: selinux.parse_raw_selinux_spec,
 }
 
 
@@ -39,4 +41,6 @@ CACHE_CODECS: dict[Kind, CacheCodec] = {
     Kind.SECCOMP: CacheCodec(dump=seccomp_parse.profile_to_cache,
                              load=seccomp_parse.profile_from_cache),
     Kind.APPARMOR: CacheCodec(dump=apparmor.profile_to_cache, load=apparmor.profile_from_cache),
+    Kind.SELINUX: CacheCodec(dump=selinux.selinux_to_cache, load=selinux.selinux_from_cache),
+    Kind.RAW_SELINUX: CacheCodec(dump=selinux.raw_to_cache, load=selinux.raw_from_cache),
 }
