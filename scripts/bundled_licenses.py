@@ -37,8 +37,8 @@ def paragraphs(venv: Path) -> str:
                        for f in dist.files or () if not str(f).startswith("..")})
         info = next((t for t in tops if t.endswith(".dist-info/*")), "")
         meta = dist.metadata
-        author = next((meta[f] for f in ("Author", "Author-email") if f in meta and meta[f]),
-                      f"the {name} authors").replace("\n", " ")
+        present = [meta[f] for f in ("Author", "Author-email") if f in meta]
+        author = next((a for a in present if a), f"the {name} authors").replace("\n", " ")
         out.append(
             "\nFiles: " + "\n ".join(f"usr/lib/secprof/{relative}/{t}" for t in tops) + "\n"
             f"Copyright: {author}\n"
