@@ -1,7 +1,8 @@
 #!/bin/sh
 # Set up this checkout on Debian 12, as root: the system packages secprof needs, then .venv with
 # secprof installed in editable mode. With --test, also what the test suite uses (runc and
-# busybox-static for container enforcement tests, docker-registry for OCI tests) and the test
+# busybox-static for container enforcement tests, docker-registry for OCI tests, the Debian
+# packaging tools, systemd-nspawn and mmdebstrap for the package's system tests) and the test
 # extras. Safe to run again: it installs only what is missing.
 set -eu
 cd "$(dirname "$0")/.."
@@ -10,6 +11,7 @@ packages="python3 python3-venv python3-dev gcc pkg-config libsystemd-dev libsecc
 extras=""
 if [ "${1:-}" = "--test" ]; then
     packages="$packages runc busybox-static docker-registry"
+    packages="$packages debhelper dpkg-dev lintian systemd-container mmdebstrap"
     extras="[test]"
 fi
 

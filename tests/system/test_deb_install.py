@@ -135,3 +135,10 @@ def test_install_run_and_purge(deb: Path, tmp_path: Path) -> None:
     assert _ours() == before
     assert _group_exists() == group_before
 
+
+
+@pytest.mark.skipif(not shutil.which("lintian"), reason="needs lintian")
+def test_lintian_finds_no_error_or_warning(deb: Path) -> None:
+    # Only the overrides in packaging/debian/secprof.lintian-overrides (a bundled venv's).
+    proc = _run("lintian", "--fail-on", "error,warning", str(deb), check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -172,3 +172,21 @@ def test_hardening_is_applied(box: Container) -> None:
     assert "Read-only file system" in usr.stderr
     box.run(*enter, "touch", "/var/lib/secprof/probe")
     box.run("rm", "/var/lib/secprof/probe")
+
+
+def test_purge_stops_and_leaves_only_the_profiles(box: Container) -> None:
+    # Runs last: it removes the package from this module's container.
+    box.run("dpkg", "--purge", "secprof", timeout=300)
+    assert box.run("systemctl", "is-active", "secprof", check=False).stdout.strip() in (
+        "inactive", "unknown")
+    for gone in ("/usr/lib/secprof", "/usr/bin/secprof", CONFIG, "/var/lib/secprof",
+                 "/var/cache/secprof", "/run/secprof", "/lib/systemd/system/secprof.service",
+                 "/etc/systemd/system/multi-user.target.wants/secprof.service"):
+        assert box.run("test", "-e", gone, check=False).returncode == 1, gone
+    assert box.run("getent", "group", "secprof", check=False).returncode == 2
+    # Only what the administrator wrote stays in /etc/secprof (dpkg never removes what it did
+    # not install), and what kubelet reads: running pods use it (README, "Install on a node").
+    left = box.run("find", "/etc/secprof", "-type", "f").stdout.split()
+    examples = sorted(p.name for p in (REPO / "examples/profiles.d").iterdir())
+    assert sorted(Path(f).name for f in left) == examples
+    assert box.run("test", "-f", f"{SECCOMP}/web-frontend.json", check=False).returncode == 0
