@@ -30,7 +30,9 @@ def deb() -> Path:
     given = os.environ.get("SECPROF_DEB")
     if given:
         return Path(given).resolve()
-    proc = subprocess.run(["make", "-C", str(REPO), "deb"], env=CLEAN_ENV, capture_output=True,
-                          text=True, timeout=1800)
+    proc = subprocess.run(["make", "--silent", "--no-print-directory", "-C", str(REPO), "deb"],
+                          env=CLEAN_ENV, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    return REPO / proc.stdout.strip().splitlines()[-1]
+    built = [line for line in proc.stdout.splitlines() if line.endswith(".deb")]
+    assert built, proc.stdout
+    return REPO / built[-1]
