@@ -64,12 +64,23 @@ def _options(parser: argparse.ArgumentParser) -> list[str]:
 
 
 def _exit_codes() -> list[tuple[int, str]]:
-    """The EXIT_* constants of agent.cli.main with their comments, as the source states them."""
-    from agent.cli import main  # noqa: PLC0415 - needs the package on sys.path first
+    """The members of agent.codes.Exit with their comments, as the source states them."""
+    from agent import codes  # noqa: PLC0415 - needs the package on sys.path first
 
-    found = re.findall(r"^EXIT_(\w+) = (\d+)(?:\s*#\s*(.*))?$", inspect.getsource(main), re.M)
-    return [(int(code), comment or name.lower().replace("_", " "))
-            for name, code, comment in found]
+    found = re.findall(r"^    (\w+) = (\d+)(?:\s*#\s*(.*))?$",
+                       inspect.getsource(codes.Exit), re.M)
+    return [(int(code), comment or name.lower()) for name, code, comment in found]
+
+
+def _error_codes() -> list[str]:
+    """Every error code of the registry (agent.codes.Code): meaning and exit status."""
+    from agent.codes import Code  # noqa: PLC0415
+
+    out: list[str] = []
+    for code in sorted(Code, key=str):
+        out += [".TP", f"\\fB{roff(str(code))}\\fR",
+                roff(f"{code.meaning} (exit {int(code.exit_code)})")]
+    return out
 
 
 def secprof_8(version: str) -> str:
@@ -96,6 +107,9 @@ def secprof_8(version: str) -> str:
     lines += [".SH EXIT STATUS"]
     for code, text in _exit_codes():
         lines += [".TP", f"\\fB{code}\\fR", roff(text)]
+    lines += [".SH ERROR CODES", roff(
+        "Every error carries a stable code: in the journal's ERROR_CODE field, the "
+        "secprof_errors_total metric, the status API and --json output."), *_error_codes()]
     defaults = config.AgentSection()
     lines += [".SH ENVIRONMENT", ".TP", f"\\fB{config.CONFIG_ENV}\\fR",
               "The config file when \\fB\\-\\-config\\fR is not given.", ".TP",
