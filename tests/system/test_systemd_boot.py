@@ -174,6 +174,21 @@ def test_hardening_is_applied(box: Container) -> None:
     box.run("rm", "/var/lib/secprof/probe")
 
 
+def test_upgrade_keeps_a_changed_config_and_restarts(box: Container) -> None:
+    _fresh(box)
+    pid = _show(box, "MainPID")["MainPID"]
+    changed = box.run("cat", CONFIG).stdout + "\n# changed by the administrator\n"
+    box.write(CONFIG, changed)
+    # Reinstalling is an upgrade to dpkg: prerm upgrade, unpack, postinst configure <old>.
+    box.run("dpkg", "-i", "--force-confold", "/root/secprof.deb", timeout=300)
+    assert box.run("cat", CONFIG).stdout == changed
+    props = _show(box, "MainPID", "ActiveState")
+    assert props["ActiveState"] == "active" and props["MainPID"] not in ("0", pid)
+    assert box.run("find", "/usr/lib/secprof/lib", "-name", "__pycache__").stdout  # recompiled
+    for name in EXAMPLES:
+        assert box.run("test", "-f", f"{SECCOMP}/{name}.json", check=False).returncode == 0
+
+
 def test_purge_stops_and_leaves_only_the_profiles(box: Container) -> None:
     # Runs last: it removes the package from this module's container.
     box.run("dpkg", "--purge", "secprof", timeout=300)
