@@ -70,8 +70,9 @@ def _cgroup_dirs(name: str) -> list[Path]:
         _, controllers, path = line.split(":", 2)
         if controllers not in _HIERARCHIES:
             continue
-        mount = "unified" if not controllers else controllers.removeprefix("name=")
-        base = Path("/sys/fs/cgroup") / mount
+        base = Path("/sys/fs/cgroup") / (controllers.removeprefix("name=") or "unified")
+        if not controllers and not base.is_dir():  # cgroup v2 only: mounted at the top
+            base = Path("/sys/fs/cgroup")
         if base.is_dir():
             dirs.append(base / path.lstrip("/") / name)
     return dirs
