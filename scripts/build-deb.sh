@@ -1,7 +1,8 @@
 #!/bin/sh
 # make deb: dist/secprof_<version>_<arch>.deb. Builds in build/deb/ from a copy of the files the
 # package needs, with Debian's python3.11 (never pyenv's: PATH is reset) and pip's cache kept
-# between builds ($PIP_CACHE_DIR, default /var/cache/secprof-build/pip).
+# between builds ($PIP_CACHE_DIR, default /var/cache/secprof-build/pip). $PIP_EXTRA adds pip
+# options, e.g. PIP_EXTRA="--constraint $PWD/constraints.txt" to pin the bundled versions.
 set -eu
 cd "$(dirname "$0")/.."
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
