@@ -111,7 +111,7 @@ def test_install_run_and_purge(deb: Path, tmp_path: Path) -> None:
 
     with installed(deb):
         assert _run("secprof", "--version").stdout.strip().startswith("secprof ")
-        apply = _run("/usr/bin/secprof", "apply", "--once", "--config", str(config), "--json",
+        apply = _run("/usr/bin/secprof", "apply", "--config", str(config), "--json",
                      check=False)
         assert apply.returncode == 0, apply.stdout + apply.stderr
         assert (tmp_path / "seccomp/secprof/web-frontend.json").is_file()
