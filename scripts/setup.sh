@@ -1,7 +1,8 @@
 #!/bin/sh
 # Set up this checkout on Debian 12, as root: the system packages secprof needs, then .venv with
 # secprof installed in editable mode. With --test, also what the test suite uses (runc and
-# busybox-static for container enforcement tests, docker-registry for OCI tests) and the test
+# busybox-static for container enforcement tests, docker-registry for OCI tests, the Debian
+# packaging tools, systemd-nspawn and mmdebstrap for the package's system tests) and the test
 # extras. Safe to run again: it installs only what is missing.
 set -eu
 cd "$(dirname "$0")/.."
@@ -13,6 +14,7 @@ if [ "${1:-}" = "--test" ]; then
     packages="$packages apparmor apparmor-profiles"  # the real apparmor_parser and a corpus
     # SELinux tests: the real semodule on a private copy of the reference policy's store.
     packages="$packages policycoreutils semodule-utils selinux-policy-default"
+    packages="$packages debhelper dpkg-dev lintian systemd-container mmdebstrap"
     extras="[test]"
 fi
 
