@@ -21,8 +21,16 @@ ROOT = Path(__file__).resolve().parents[1]
 _TOML_LINE = re.compile(r"^(\[\[?[\w.]+\]\]?|[\w-]+ = .*)$")
 
 
+# Characters groff's default (ASCII and latin1) devices lack: written as their ASCII look-alikes.
+_ASCII = str.maketrans({"\u2026": "...", "\u2192": "->", "\u2014": "--", "\u2013": "-",
+                        "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"',
+                        "\u00d7": "x", "\u2265": ">=", "\u2264": "<="})
+
+
 def roff(text: str) -> str:
-    """Escape plain text for roff: backslashes, hyphens, and control characters at line start."""
+    """Escape plain text for roff: backslashes, hyphens, and control characters at line start;
+    typographic characters become their ASCII look-alikes."""
+    text = text.translate(_ASCII)
     text = text.replace("\\", "\\e").replace("-", "\\-")
     return "\n".join("\\&" + line if line.startswith((".", "'")) else line
                      for line in text.splitlines())
