@@ -72,10 +72,6 @@ class TrustPolicy:
     terms: Terms
     label: str = "[[trust]]"
 
-    @property
-    def verifies(self) -> bool:
-        return self.terms is not None
-
     def describe(self) -> str:
         """One line saying what the entry accepts."""
         terms = self.terms

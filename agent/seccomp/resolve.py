@@ -36,10 +36,6 @@ class Link:
     stale_reason: str = ""  # why, and which cached digest stands in
     spec: SeccompSpec = field(repr=False, compare=False)
 
-    @property
-    def is_oci(self) -> bool:
-        return self.reference.startswith(OCI_PREFIX)
-
     def content_digest(self) -> str:
         """The artifact's digest, or for a local link the digest of its own rendered spec:
         computed when asked (status details, ``secprof resolve``), not on every reconcile."""

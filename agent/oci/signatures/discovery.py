@@ -30,7 +30,6 @@ from agent.oci.signatures.verify_bundle import verify_bundle
 from agent.oci.signatures.verify_legacy import verify_legacy
 
 LEGACY_LAYER_MEDIA_TYPE = SIMPLE_SIGNING_MEDIA_TYPE
-LEGACY_REFERRER_ARTIFACT_TYPE = "application/vnd.dev.cosign.artifact.sig.v1+json"
 BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
 BUNDLE_ARTIFACT_TYPE = BUNDLE_MEDIA_TYPE
 MAX_CANDIDATES = 16

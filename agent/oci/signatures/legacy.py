@@ -24,7 +24,6 @@ SIGNATURE = "dev.cosignproject.cosign/signature"
 CERTIFICATE = "dev.sigstore.cosign/certificate"
 CHAIN = "dev.sigstore.cosign/chain"
 BUNDLE = "dev.sigstore.cosign/bundle"
-RFC3161_TIMESTAMP = "dev.sigstore.cosign/rfc3161timestamp"
 
 MAX_ANNOTATION_BYTES = 64 * 1024
 MAX_CHAIN_CERTIFICATES = 8
