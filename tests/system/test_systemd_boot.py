@@ -97,7 +97,7 @@ def test_active_only_once_the_first_reconcile_is_done(box: Container) -> None:
 
 
 def test_status_for_the_secprof_group_only(box: Container) -> None:
-    ok = box.run("secprof", "status", user="reader", check=False)
+    ok = box.run("secprof", "status", "--all", user="reader", check=False)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "web-frontend" in ok.stdout
     refused = box.run("secprof", "status", user="other", check=False)
