@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from agent.codes import Code
 from agent.errors import ValidationError
 from agent.model.seccomp import ACT_NOTIFY, SeccompSpec
@@ -34,14 +36,21 @@ def name_warnings(own: SeccompSpec, architectures: tuple[str, ...]) -> tuple[str
             if name in seen:
                 continue
             seen.add(name)
-            if not known(name):
-                out.append(
-                    f"syscall {name!r} is unknown to libseccomp; runtimes ignore it silently"
-                )
-            elif not exists_on(name, architectures):
-                where = ", ".join(architectures) if architectures else "this host's architecture"
-                out.append(f"syscall {name!r} does not exist on {where}; the rule has no effect")
+            warning = _name_warning(name, architectures)
+            if warning:
+                out.append(warning)
     return tuple(out)
+
+
+@functools.lru_cache(maxsize=8192)
+def _name_warning(name: str, architectures: tuple[str, ...]) -> str:
+    """One name's warning ("" if none): a thousand profiles share a few hundred names."""
+    if not known(name):
+        return f"syscall {name!r} is unknown to libseccomp; runtimes ignore it silently"
+    if not exists_on(name, architectures):
+        where = ", ".join(architectures) if architectures else "this host's architecture"
+        return f"syscall {name!r} does not exist on {where}; the rule has no effect"
+    return ""
 
 
 def check_merged(spec: SeccompSpec) -> None:
