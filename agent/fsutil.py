@@ -166,7 +166,11 @@ def read_at(dir_fd: int, name: str, *, max_bytes: int | None = None) -> bytes | 
         if max_bytes is not None and st.st_size > max_bytes:
             raise OSError(errno.EFBIG, f"is {st.st_size} bytes, more than {max_bytes}", name)
         chunks = []
+        size = 0
         while chunk := os.read(fd, 1 << 20):
+            size += len(chunk)
+            if max_bytes is not None and size > max_bytes:  # grew after the fstat
+                raise OSError(errno.EFBIG, f"is more than {max_bytes} bytes", name)
             chunks.append(chunk)
         return b"".join(chunks)
     finally:

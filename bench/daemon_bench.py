@@ -95,6 +95,20 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def start_daemon(work: Path, profiles: Path) -> tuple[Path, subprocess.Popen[bytes]]:
+    """Write a config pointing every path into ``work`` and start `secprof daemon` on it (not
+    under systemd: no NOTIFY_SOCKET). Returns the config file and the process."""
+    config = work / "config.toml"
+    config.write_text(f'[agent]\nprofiles_dir = "{profiles}"\nstate_dir = "{work}/state"\n'
+                      f'cache_dir = "{work}/cache"\nsocket = "{work}/run/secprof.sock"\n'
+                      f'[seccomp]\nroot = "{work}/seccomp"\n')
+    env = dict(os.environ)
+    env.pop("NOTIFY_SOCKET", None)
+    proc = subprocess.Popen([str(SECPROF), "daemon", "--config", str(config)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    return config, proc
+
+
 def run(size: int, changes: int, idle_s: float, status_runs: int) -> dict[str, float]:
     work = Path(tempfile.mkdtemp(prefix="sp-bench-", dir="/tmp"))
     try:
@@ -106,15 +120,8 @@ def run(size: int, changes: int, idle_s: float, status_runs: int) -> dict[str, f
         else:
             small_set(profiles, size)
             target = "p01"
-        config = work / "config.toml"
-        config.write_text(f'[agent]\nprofiles_dir = "{profiles}"\nstate_dir = "{work}/state"\n'
-                          f'cache_dir = "{work}/cache"\nsocket = "{work}/run/secprof.sock"\n'
-                          f'[seccomp]\nroot = "{work}/seccomp"\n')
-        env = dict(os.environ)
-        env.pop("NOTIFY_SOCKET", None)
         started = time.perf_counter()
-        proc = subprocess.Popen([str(SECPROF), "daemon", "--config", str(config)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        config, proc = start_daemon(work, profiles)
         try:
             wait_ready(config, proc)
             ready_s = time.perf_counter() - started

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 import apply_bench  # the same generated desired state as the apply benchmark
-from daemon_bench import SECPROF, cpu_seconds, percentile, wait_ready
+from daemon_bench import SECPROF, cpu_seconds, percentile, start_daemon, wait_ready
 
 VARIANTS = {"status (summary)": [], "status --all (rows)": ["--all"],
             "status --json": ["--json"]}
@@ -40,14 +40,7 @@ def main() -> None:
         profiles = work / "profiles.d"
         profiles.mkdir()
         apply_bench.generate(profiles)
-        config = work / "config.toml"
-        config.write_text(f'[agent]\nprofiles_dir = "{profiles}"\nstate_dir = "{work}/state"\n'
-                          f'cache_dir = "{work}/cache"\nsocket = "{work}/run/secprof.sock"\n'
-                          f'[seccomp]\nroot = "{work}/seccomp"\n')
-        env = dict(os.environ)
-        env.pop("NOTIFY_SOCKET", None)
-        proc = subprocess.Popen([str(SECPROF), "daemon", "--config", str(config)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        config, proc = start_daemon(work, profiles)
         try:
             wait_ready(config, proc)
             print(f"secprof status against a daemon holding {len(list(profiles.iterdir()))} "

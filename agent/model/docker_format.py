@@ -150,10 +150,7 @@ def flatten(node: Node, host: TemplateHost) -> Flattened:
 def _flatten(node: Node, host: TemplateHost) -> Flattened:
     value: dict[str, Any] = dict(node.value)
     notes: list[str] = []
-    if "defaultErrno" in value:
-        number = _errno(node.child("defaultErrno", value.pop("defaultErrno")))
-        if number is not None:
-            value["defaultErrnoRet"] = number
+    _take_errno(node, value, "defaultErrno", "defaultErrnoRet")
     if "archMap" in value:
         arch_map = node.child("archMap", value.pop("archMap"))
         if arch_map.value is not None:
@@ -204,10 +201,7 @@ def _rule(node: Node, host: TemplateHost, index: int, notes: list[str]) -> Any:
         return node.value  # the ordinary parser reports it
     rule = dict(node.value)
     rule.pop("comment", None)
-    if "errno" in rule:
-        number = _errno(node.child("errno", rule.pop("errno")))
-        if number is not None:
-            rule["errnoRet"] = number
+    _take_errno(node, rule, "errno", "errnoRet")
     if "name" in rule:
         name = node.child("name", rule.pop("name"))
         if name.value is not None:
@@ -285,6 +279,14 @@ def _not_included(f: _Filter | None, host: TemplateHost) -> str:
         return (f"needs kernel {_version(f.min_kernel)} or later "
                 f"(this kernel is {_version(host.kernel)})")
     return ""
+
+
+def _take_errno(node: Node, value: dict[str, Any], podman: str, oci: str) -> None:
+    """Podman's errno field ``podman`` of ``value`` becomes the OCI field ``oci`` (a number)."""
+    if podman in value:
+        number = _errno(node.child(podman, value.pop(podman)))
+        if number is not None:
+            value[oci] = number
 
 
 def _errno(node: Node) -> int | None:
