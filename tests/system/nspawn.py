@@ -100,6 +100,10 @@ os.execvp(sys.argv[2], sys.argv[2:])
 """
 
 
+# What `systemctl is-system-running` says before the container's systemd answers.
+_NOT_UP_YET = ("", "offline")
+
+
 class Container:
     """A booted container; run commands in it with :meth:`run`."""
 
@@ -163,11 +167,13 @@ class Container:
         """Wait until systemd has finished booting; its state (running or degraded)."""
         deadline = time.monotonic() + timeout_s
         state = ""
-        # Right after exec, the manager does not answer yet: systemctl prints nothing.
-        while not state and time.monotonic() < deadline:
+        # Right after exec the manager is not up yet, and systemctl says so in one of two ways:
+        # it prints nothing (no bus to connect to), or "offline" (/run/systemd/system is not made
+        # yet, so it takes PID 1 for another init). `--wait` only waits once it can connect.
+        while state in _NOT_UP_YET and time.monotonic() < deadline:
             state = self.run("systemctl", "is-system-running", "--wait", check=False,
                              timeout=timeout_s).stdout.strip()
-            if not state:
+            if state in _NOT_UP_YET:
                 time.sleep(0.2)
         if state not in ("running", "degraded"):
             raise RuntimeError(f"container booted to {state!r}: {self.output()}")
