@@ -257,7 +257,13 @@ class Loop:
         outcome = self._reconcile()
         self._notifier.ready(summary(outcome.report) if outcome.report else "reloaded")
         message = f"reloaded; {outcome.message}" if outcome.message else "reloaded"
-        return Outcome(ok=outcome.ok, code=outcome.code, message=message, report=outcome.report)
+        # The verdict of a reload is the config's: once it is in force and its reconcile ran,
+        # the reload succeeded, even with profiles in error (they are in the report, and
+        # `secprof reconcile` or `status` says so). Otherwise one bad manifest would make every
+        # `systemctl reload` fail, and a refused config would look like any other failure.
+        ok = outcome.ok or outcome.code == Code.PROFILES_IN_ERROR
+        return Outcome(ok=ok, code="" if ok else outcome.code, message=message,
+                       report=outcome.report)
 
 
 def _needs_network(report: Report) -> bool:

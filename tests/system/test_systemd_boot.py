@@ -116,12 +116,23 @@ def test_reload_is_synchronous_and_keeps_the_process(box: Container) -> None:
     assert box.run("test", "-f", "/var/lib/kubelet/seccomp/reloaded/web-frontend.json",
                    check=False).returncode == 0
     assert _show(box, "MainPID")["MainPID"] == pid
-    # A bad config: the reload fails, the daemon keeps running with the config it had.
-    box.write(CONFIG, "[seccomp]\nsubdirr = 1\n")
-    assert box.run("systemctl", "reload", "secprof", check=False).returncode != 0
-    props = _show(box, "MainPID", "ActiveState")
-    assert (props["MainPID"], props["ActiveState"]) == (pid, "active")
-    _fresh(box)
+    # A bad manifest is that profile's error, not the reload's: the new config is in force.
+    box.write("/etc/secprof/profiles.d/broken.yaml",
+              "apiVersion: security-profiles-operator.x-k8s.io/v1\nkind: SeccompProfile\n"
+              "metadata: {name: broken}\nspec: {defaultAction: SCMP_ACT_NOPE}\n")
+    try:
+        box.write(CONFIG, '[seccomp]\nsubdir = "again"\n')
+        box.run("systemctl", "reload", "secprof")
+        assert box.run("test", "-f", "/var/lib/kubelet/seccomp/again/web-frontend.json",
+                       check=False).returncode == 0
+        # A bad config: the reload fails, the daemon keeps running with the config it had.
+        box.write(CONFIG, "[seccomp]\nsubdirr = 1\n")
+        assert box.run("systemctl", "reload", "secprof", check=False).returncode != 0
+        props = _show(box, "MainPID", "ActiveState")
+        assert (props["MainPID"], props["ActiveState"]) == (pid, "active")
+    finally:
+        box.run("rm", "-f", "/etc/secprof/profiles.d/broken.yaml")
+        _fresh(box)
 
 
 def test_watchdog_restarts_a_hung_daemon(box: Container) -> None:

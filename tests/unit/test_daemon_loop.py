@@ -23,7 +23,8 @@ from agent.daemon.loop import Loop, Watchdog
 from agent.daemon.state import Metrics, Outcome
 from agent.daemon.systemd import Notifier
 from agent.errors import ConfigError
-from agent.reconcile.status import Report
+from agent.model.profile import Kind, ProfileKey
+from agent.reconcile.status import ProfileStatus, Report, State
 
 DEBOUNCE, MAX_DELAY, RESYNC = 0.25, 1.0, 3600  # binary fractions: sums of steps are exact
 
@@ -35,12 +36,13 @@ class CountingEngine:
         self.gate = threading.Event()  # cleared: a reconcile blocks until the test sets it
         self.gate.set()
         self.entered = threading.Event()
+        self.report = Report(applied=True)  # what each reconcile reports
 
     def reconcile(self, *, full: bool = True) -> Result:
         self.entered.set()
         self.gate.wait(10)
         self.calls.append(full)
-        return Result(report=Report(applied=True), metrics=Metrics(), backends={})
+        return Result(report=self.report, metrics=Metrics(), backends={})
 
 
 def config(resync: int = RESYNC) -> Config:
@@ -186,6 +188,26 @@ def test_a_failing_reload_keeps_the_running_engine(engine: CountingEngine,
         assert "keeping the running configuration" in outcome.message
         assert lp.snapshot().last_reload_error == "[agent] bogus: unknown key"
         assert lp.request_reconcile(5).ok  # still serving
+    finally:
+        lp.stop()
+
+
+def test_a_reload_in_force_succeeds_with_profiles_in_error(engine: CountingEngine,
+                                                          clock: FakeClock) -> None:
+    """The verdict of a reload is the config's: profiles in error are in its report, and a
+    reconcile (like ``apply``) still says they are not ok."""
+    broken = ProfileStatus(key=ProfileKey(Kind.SECCOMP, "web"), state=State.ERROR,
+                           message="spec.syscalls[0].action: unknown action")
+    engine.report = Report(applied=True, profiles=(broken,))
+    lp = make_loop(engine, clock)
+    lp.start()
+    try:
+        reloaded = lp.request_reload(5)
+        assert (reloaded.ok, reloaded.code) == (True, "")
+        assert reloaded.message == "reloaded; some profiles are in error"
+        assert reloaded.report is not None and reloaded.report.profiles == (broken,)
+        reconciled = lp.request_reconcile(5)
+        assert (reconciled.ok, reconciled.code) == (False, "profiles-in-error")
     finally:
         lp.stop()
 
