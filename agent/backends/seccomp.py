@@ -179,38 +179,66 @@ class SeccompBackend:
     def sweep(self) -> list[str]:
         """Remove the temp files killed runs left in the install directory (secprof's own
         pattern only); the caller holds the state lock, so no run of ours is writing them."""
+        removed: list[str] = []
         try:
             with self._opened(create=False) as fd:
-                removed = [] if fd is None else remove_stale_temps(fd)
+                if fd is None:
+                    return removed
+                removed += remove_stale_temps(fd)
+                for namespace, sub in self._namespaces(fd):
+                    removed += (f"{namespace}/{name}" for name in remove_stale_temps(sub))
         except (BackendError, OSError) as exc:
             log.warning("cannot clean up %s: %s", self._dir, exc)
-            return []
         for name in removed:
             log.warning("removed %s, a temp file an interrupted run left", self._dir / name)
         return removed
 
+    @staticmethod
+    def _namespaces(fd: int) -> Iterator[tuple[str, int]]:
+        """(name, descriptor) of each namespace directory (SPO v0.8's layout) below the install
+        directory ``fd``, sorted; opened without following links: a link or a file of such a
+        name is not one, and is skipped. Each descriptor is closed when the next is made."""
+        for name in sorted(os.listdir(fd)):
+            if name.endswith(".json") or key_path_problem(f"{name}/x"):
+                continue
+            try:
+                sub = open_subdir(fd, name)
+            except OSError:
+                continue
+            try:
+                yield name, sub
+            finally:
+                os.close(sub)
+
     def inventory(self) -> Mapping[ProfileKey, tuple[str, str]]:
         """Every profile file in secprof's own subdirectory (the namespace it owns): what a lost
-        ledger is rebuilt from. Regular ``<valid name>.json`` files only."""
+        ledger is rebuilt from. Regular ``<valid name>.json`` files only, directly in it or in
+        a namespace directory of SPO v0.8's layout (``<namespace>/<name>.json``)."""
         out: dict[ProfileKey, tuple[str, str]] = {}
         try:
             with self._opened(create=False) as fd:
                 if fd is None:
                     return out
-                for name in sorted(os.listdir(fd)):
-                    stem = name.removesuffix(".json")
-                    if stem == name or name_problem(stem):
-                        continue
-                    try:
-                        data = read_at(fd, name, max_bytes=MAX_PROFILE_BYTES)
-                    except OSError:
-                        continue
-                    if data is not None:
-                        key = ProfileKey(Kind.SECCOMP, stem)
-                        out[key] = (digest(data), self.location(key))
+                self._list(fd, "", out)
+                for namespace, sub in self._namespaces(fd):
+                    self._list(sub, f"{namespace}/", out)
         except (BackendError, OSError) as exc:
             log.error("cannot list %s: %s", self._dir, exc)
         return out
+
+    def _list(self, fd: int, prefix: str, out: dict[ProfileKey, tuple[str, str]]) -> None:
+        """Add the profile files directly in ``fd`` (named ``<prefix><stem>``) to ``out``."""
+        for name in sorted(os.listdir(fd)):
+            stem = name.removesuffix(".json")
+            if stem == name or name_problem(stem):
+                continue
+            try:
+                data = read_at(fd, name, max_bytes=MAX_PROFILE_BYTES)
+            except OSError:
+                continue
+            if data is not None:
+                key = ProfileKey(Kind.SECCOMP, prefix + stem)
+                out[key] = (digest(data), self.location(key))
 
     def apply(self, batch: Batch) -> list[Result]:
         try:

@@ -13,6 +13,7 @@ import pytest
 from agent.backends.base import Batch, Result
 from agent.backends.seccomp import SeccompBackend
 from agent.model.manifests import load_directory
+from agent.model.options import LoadOptions
 from agent.model.profile import Kind, ProfileKey
 from agent.reconcile.ledger import LedgerStore
 from agent.reconcile.reconciler import Reconciler
@@ -119,6 +120,35 @@ def test_a_corrupt_ledger_is_rebuilt_from_secprofs_own_directory(host: Host,
     assert (host.root / "foreign.json").exists()
     assert any(p.name.startswith("ledger.json.corrupt-") for p in host.state.iterdir())
     assert sorted(k.name for k in LedgerStore(host.state).load()) == ["a", "b"]
+
+
+def test_a_corrupt_ledger_is_rebuilt_with_spo_v08s_namespaced_layout(host: Host) -> None:
+    """`<subdir>/<namespace>/<name>.json`: the namespace directories are listed as well, and
+    temp files killed runs left in them are removed."""
+    def doc(namespace: str, name: str) -> str:
+        return seccomp_doc(name, "defaultAction: SCMP_ACT_LOG").replace(
+            "metadata:\n", f"metadata:\n  namespace: {namespace}\n")
+
+    def run() -> Report:
+        desired = load_directory(host.profiles, options=LoadOptions(namespaced=True))
+        return host.reconciler().reconcile(desired)
+
+    for namespace, name in (("team-a", "web"), ("team-a", "gone"), ("team-b", "web")):
+        (host.profiles / f"{namespace}-{name}.yaml").write_text(doc(namespace, name))
+    run()
+    (host.state / "ledger.json").write_bytes(b"\x00")
+    (host.profiles / "team-a-gone.yaml").unlink()
+    temp = host.out / "team-b" / ".web.json.0123456789ab.secprof-tmp"
+    temp.write_text("{")
+    (host.out / "team-c").symlink_to(host.root)  # never followed: not a namespace of ours
+
+    report = run()
+
+    assert states(report) == {"team-a/web": State.INSTALLED, "team-b/web": State.INSTALLED}
+    assert [k.name for k in report.removed] == ["team-a/gone"]
+    assert sorted(os.listdir(host.out / "team-a")) == ["web.json"]
+    assert not temp.exists()
+    assert sorted(k.name for k in LedgerStore(host.state).load()) == ["team-a/web", "team-b/web"]
 
 
 def test_temp_files_of_killed_runs_are_removed_from_the_state_dir(host: Host) -> None:
