@@ -15,7 +15,7 @@ from agent.oci.reference import parse
 from agent.oci.registry import RegistryClient
 from agent.oci.transport import HttpPolicy
 from agent.seccomp.render import digest
-from tests.support.fake_http import black_hole, serve
+from tests.support.fake_http import black_hole, serve, tls_drip
 
 MANIFEST = b'{"schemaVersion":2}'
 
@@ -115,3 +115,15 @@ def test_a_manifest_over_four_mib_is_refused() -> None:
         with pytest.raises(RegistryError) as info:
             client(host).manifest(parse(f"oci://{host}/p/a:v1"), digest(b"{}"))
         assert info.value.code == "manifest-too-large"
+
+
+def test_a_tls_handshake_dripping_past_the_deadline_is_cut_off() -> None:
+    """Each byte of the server's handshake comes within the socket timeout, the whole never:
+    the operation's deadline ends the handshake too."""
+    with tls_drip(pause_s=0.1) as host:
+        tls = RegistryClient(policy=HttpPolicy(timeout_s=1.0, connect_timeout_s=0.5,
+                                               retries=0), credentials={})
+        started = time.monotonic()
+        with pytest.raises(RegistryUnreachable, match="timed out"):
+            tls.resolve(parse(f"oci://{host}/p/a:v1"))
+        assert time.monotonic() - started < 3.0

@@ -71,3 +71,48 @@ def black_hole() -> Iterator[str]:
         sock.bind(("127.0.0.1", 0))
         sock.listen(16)
         yield f"127.0.0.1:{sock.getsockname()[1]}"
+
+
+@contextmanager
+def tls_drip(pause_s: float = 0.1, limit_s: float = 30.0) -> Iterator[str]:
+    """A port whose server answers a TLS ClientHello with the start of a ServerHello record
+    and then one byte every ``pause_s`` (for up to ``limit_s``): every read of the handshake
+    comes well within any socket timeout, the handshake never ends."""
+    stop = threading.Event()
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    listener.settimeout(0.05)
+
+    def drip(conn: socket.socket) -> None:
+        with conn:
+            # A handshake record header announcing 16 KiB: the client waits for all of it.
+            record = b"\x16\x03\x03\x40\x00" + b"\x02" * 0x4000
+            deadline = time.monotonic() + limit_s
+            for byte in record:
+                if stop.is_set() or time.monotonic() > deadline:
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return  # the client gave up: what the test checks
+                stop.wait(pause_s)
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=drip, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
