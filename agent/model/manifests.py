@@ -215,11 +215,21 @@ def _read(path: Path) -> bytes | None:
     """The file's bytes (``None``: over the size cap). Opened without blocking and checked to
     be a regular file before any read: a FIFO or device swapped in is refused, never waited on."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
-    with open(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
             raise OSError(errno.EINVAL, "not a regular file")
-        raw = fh.read(MAX_FILE_BYTES + 1)
-    return raw if len(raw) <= MAX_FILE_BYTES else None
+        # Reads sized by the file, not one read of the cap: that allocated 4 MiB for every
+        # file (30 us each, a tenth of a no-op apply). Until EOF, in case it grew.
+        want = min(max(st.st_size + 1, 1 << 16), MAX_FILE_BYTES + 1)
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_FILE_BYTES and (chunk := os.read(fd, want)):
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks) if size <= MAX_FILE_BYTES else None
 
 
 def _parse(raw: bytes, rel: str, display: str, out: Collector, name: str) -> Collector:
