@@ -71,16 +71,19 @@ def union(child: SeccompSpec, base: Merged | None) -> Merged:
         decision = (rule.action, rule.errno_ret)
         new_rank = ranks[rule.action]
         args = rule.args
+        table: dict[Any, _Decision] = conditional if args else unconditional
+        target: set[str] | None = None  # this rule's group, looked up once per rule
         for name in rule.names:
             key: Any = (name, args) if args else name
-            table: dict[Any, _Decision] = conditional if args else unconditional
             old = table.get(key)
-            if old is not None and new_rank <= ranks[old[0]]:
-                continue
-            table[key] = decision
             if old is not None:
+                if new_rank <= ranks[old[0]]:
+                    continue
                 group((*old, args)).discard(name)
-            group((*decision, args)).add(name)
+            table[key] = decision
+            if target is None:
+                target = group((*decision, args))
+            target.add(name)
     for key, moved in changed.items():
         if moved:
             groups[key] = tuple(sorted(moved))
