@@ -7,6 +7,7 @@ for YAML, libseccomp, oras or sigstore.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import os
 import sys
@@ -33,10 +34,24 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message, hint=f"run '{self.prog} --help'")
 
 
-def _command(module: str, function: str) -> Handler:
+def _command(module: str, function: str, *, one_shot: bool = True) -> Handler:
+    """The handler ``function`` of ``agent.cli.<module>``, imported when the command runs.
+
+    A one-shot command runs without the cyclic garbage collector: it allocates a few hundred
+    thousand objects and frees nearly all of them by reference counting, and the collector's
+    passes over them were a tenth of a no-op ``secprof apply`` (~40 ms at 1050 profiles). What
+    it leaves in cycles is freed when the process ends. The daemon keeps the collector."""
+
     def run(args: argparse.Namespace) -> int:
-        handler: Handler = getattr(importlib.import_module(f"agent.cli.{module}"), function)
-        return handler(args)
+        collecting = gc.isenabled()
+        if one_shot:
+            gc.disable()
+        try:
+            handler: Handler = getattr(importlib.import_module(f"agent.cli.{module}"), function)
+            return handler(args)
+        finally:
+            if collecting:
+                gc.enable()
 
     return run
 
@@ -82,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("daemon", parents=[common],
                        help="run the service in the foreground (what systemd starts)")
-    p.set_defaults(handler=_command("daemon", "cmd_daemon"))
+    p.set_defaults(handler=_command("daemon", "cmd_daemon", one_shot=False))
 
     p = sub.add_parser("validate", parents=[common, verbose],
                        help="check manifest files or directories without installing anything")
