@@ -33,7 +33,7 @@ from agent.codes import Code
 from agent.errors import AgentError, BackendError
 from agent.fsutil import sha256_hex
 from agent.model.profile import ProfileKey
-from agent.selinux.render import module_name, source_field
+from agent.selinux.rules import module_name
 from agent.selinux.semodule import (
     Module,
     clean,
@@ -301,6 +301,8 @@ class SelinuxBackend:
             return self._run(argv, timeout_s=self._timeout_s)
 
     def _error(self, op: _Op, result: RunResult) -> BackendError:
+        from agent.selinux.render import source_field  # noqa: PLC0415 -- see rules.py
+
         key, content = op.key, op.content
 
         def field(line: int) -> str | None:
