@@ -47,10 +47,15 @@ def spec_json(spec: SeccompSpec) -> dict[str, Any]:
     return out
 
 
+# What json.dumps(..., separators=(",", ":"), ensure_ascii=True) builds on every call: made once
+# (3 of the 17 ms that rendering 1050 profiles takes).
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True)
+
+
 def render(spec: SeccompSpec) -> bytes:
     """The bytes installed for ``spec``: compact JSON (as SPO writes it; ``secprof resolve``
     pretty-prints), which also keeps json's C encoder in use."""
-    return (json.dumps(spec_json(spec), separators=(",", ":"), ensure_ascii=True) + "\n").encode()
+    return (_COMPACT.encode(spec_json(spec)) + "\n").encode()
 
 
 def pretty(spec: SeccompSpec) -> str:
