@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import re
 import shutil
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -287,6 +286,8 @@ class SelinuxBackend:
         return out
 
     def _transaction(self, ops: Sequence[_Op]) -> RunResult:
+        import tempfile  # noqa: PLC0415 -- 3 ms of imports, for a transaction only
+
         with tempfile.TemporaryDirectory(prefix="secprof-selinux-", dir=self._scratch) as tmp:
             argv = [*self._base(), "-n", "-X", str(self._priority)]
             for op in ops:
