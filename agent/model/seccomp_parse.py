@@ -112,15 +112,16 @@ def profile_from_cache(entry: Mapping[str, Any], origin: Origin) -> m.SeccompPro
             flags=tuple(spec.get("flags", ())),
             listener_path=spec.get("listenerPath", ""),
             listener_metadata=spec.get("listenerMetadata", ""),
-            syscalls=tuple(
+            # Lists, not generators, into tuple(): this runs for every profile of every run.
+            syscalls=tuple([
                 m.SyscallRule(
                     names=tuple(r["names"]), action=r["action"], errno_ret=r.get("errnoRet"),
-                    args=tuple(m.Arg(index=a["index"], value=a["value"],
-                                   value_two=a.get("valueTwo", 0), op=a["op"])
-                               for a in r.get("args", ())),
+                    args=tuple([m.Arg(index=a["index"], value=a["value"],
+                                      value_two=a.get("valueTwo", 0), op=a["op"])
+                                for a in r["args"]]) if "args" in r else (),
                 )
                 for r in spec["syscalls"]
-            ),
+            ]),
         ),
     )
 
