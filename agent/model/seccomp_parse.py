@@ -33,7 +33,6 @@ from agent.model.docker_format import (
     is_template,
 )
 from agent.model.profile import Origin, ProfileKey
-from agent.oci import reference
 from agent.seccomp.conflicts import RuleConflict, as_runtime_reads
 from agent.seccomp.render import spec_json
 
@@ -352,6 +351,8 @@ def _base(fields: dict[str, Node]) -> str | None:
     if not base:
         return None
     if base.startswith(m.OCI_PREFIX):
+        from agent.oci import reference  # noqa: PLC0415 -- only an oci:// base needs it
+
         try:
             reference.parse(base)
         except ResolveError as exc:
