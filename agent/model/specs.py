@@ -6,9 +6,9 @@ driver one line in :mod:`agent.app`. A document of a kind with no parser is an e
 document only (``kind-unsupported``).
 
 Only seccomp's module is imported with this one: the AppArmor and SELinux models (dataclasses
-and regexes, about 15 ms of a no-op ``secprof apply``) are imported the first time a document
-or cache entry of their kind is read (:class:`_OnFirstUse`), so a host with seccomp profiles
-only never pays for them.
+and regexes, about 13 ms of imports) are imported the first time a document or cache entry of
+their kind is read (:class:`_OnFirstUse`), so a host with seccomp profiles only never pays for
+them.
 """
 
 from __future__ import annotations
