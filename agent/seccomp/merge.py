@@ -123,14 +123,14 @@ def _group_order(item: tuple[_GroupKey, tuple[str, ...]]) -> tuple[int, str, int
 def top_level_differences(child: SeccompSpec, base: SeccompSpec, base_label: str) -> list[str]:
     """Notes for the base's top-level fields that the child's replace (SPO keeps the child's)."""
     notes = []
-    for label, mine, theirs in (
+    for label, mine, theirs in (  # tuples as they are: json.dumps writes them as lists
         ("defaultAction", child.default_action, base.default_action),
         ("defaultErrnoRet", child.default_errno_ret, base.default_errno_ret),
-        ("architectures", list(child.architectures), list(base.architectures)),
-        ("flags", list(child.flags), list(base.flags)),
+        ("architectures", child.architectures, base.architectures),
+        ("flags", child.flags, base.flags),
         ("listenerPath", child.listener_path, base.listener_path),
     ):
-        if theirs not in (None, "", []) and mine != theirs:
+        if theirs not in (None, "", ()) and mine != theirs:
             notes.append(f"base {base_label} sets {label} {json.dumps(theirs)}; this profile's "
                          f"{json.dumps(mine)} is used")
     return notes
