@@ -15,15 +15,15 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.errors import ConfigError, did_you_mean
 from agent.fsutil import name_problem
-from agent.oci.reference import parse_host
-from agent.oci.trust import TrustPolicy
-from agent.oci.trust_config import parse_trust
 from agent.tomltable import Table
 from agent.tomltable import section as toml_section
+
+if TYPE_CHECKING:
+    from agent.oci.trust import TrustPolicy
 
 DEFAULT_CONFIG_PATH = Path("/etc/secprof/config.toml")
 CONFIG_ENV = "SECPROF_CONFIG"
@@ -199,11 +199,23 @@ def _template_names(t: Any) -> tuple[str, ...]:
     return names
 
 
+def _trust(data: Mapping[str, Any], base_dir: Path) -> tuple[TrustPolicy, ...]:
+    """``[[trust]]``: its modules (OCI references, trust policies: ~4 ms of imports) only for
+    a config that has some; a host with local profiles only never needs them."""
+    if "trust" not in data:
+        return ()
+    from agent.oci.trust_config import parse_trust  # noqa: PLC0415
+
+    return parse_trust(data, base_dir)
+
+
 def _oci(data: Mapping[str, Any], base_dir: Path) -> OciSection:
     t = toml_section(data, "oci", base_dir)
     d = OciSection()
     insecure = []
     for entry in t.texts("insecure_registries", d.insecure_registries):
+        from agent.oci.reference import parse_host  # noqa: PLC0415 -- see _trust
+
         host = parse_host(entry)
         if host is None:
             raise t.fail("insecure_registries", f"{entry!r} is not a registry host[:port]")
@@ -269,7 +281,7 @@ def parse(text: str, *, source: Path | None = None) -> Config:
             agent=_agent(data, base_dir), seccomp=_seccomp(data, base_dir),
             apparmor=_apparmor(data, base_dir), selinux=_selinux(data, base_dir),
             oci=_oci(data, base_dir), signing=_signing(data, base_dir),
-            trust=parse_trust(data, base_dir), source=source,
+            trust=_trust(data, base_dir), source=source,
         )
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc.message}", code=exc.code, hint=exc.hint) from None

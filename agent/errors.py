@@ -26,7 +26,6 @@ code each gives. Only the CLI entry point and the daemon entry point turn these 
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 
 from agent.codes import Code
@@ -182,6 +181,8 @@ def did_you_mean(word: str, choices: Sequence[str]) -> str:
     Only for words of a plausible length: difflib is quadratic, and a typo is short."""
     if len(word) > 64:
         return ""
+    import difflib  # noqa: PLC0415 -- only a misspelling pays for it
+
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f" (did you mean {close[0]}?)" if close else ""
 

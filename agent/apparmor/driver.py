@@ -1,19 +1,25 @@
 """The AppArmor driver: AppArmorProfiles → policy text (see :mod:`agent.apparmor.render`),
-installed by :class:`~agent.backends.apparmor.AppArmorBackend`."""
+installed by :class:`~agent.backends.apparmor.AppArmorBackend`.
+
+The renderer and the model are imported by the first build with a profile to render: a host
+with no AppArmorProfile never imports them (``tests/integration/test_import_closure.py``)."""
 
 from __future__ import annotations
 
 from collections.abc import Container, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from agent.apparmor.render import Rendered, render
 from agent.backends.apparmor import AppArmorBackend
-from agent.backends.apparmor_parser import Source
 from agent.errors import AgentError
-from agent.model.apparmor import AppArmorProfile
 from agent.model.desired import DesiredState
 from agent.model.profile import Kind, ProfileKey
 from agent.reconcile.driver import Built
+
+if TYPE_CHECKING:
+    from agent.apparmor.render import Rendered
+    from agent.backends.apparmor_parser import Source
+    from agent.model.apparmor import AppArmorProfile
 
 _KINDS = frozenset({Kind.APPARMOR})
 
@@ -39,9 +45,17 @@ class AppArmorDriver:
         """Pure but for one thing: it tells the backend where each text came from, so that a
         parser error can name the manifest field (``validated`` is not needed: rendering is
         cheap, and the parser runs only for changed profiles)."""
+        profiles = desired.of_kinds(_KINDS)
+        if not profiles:  # nothing to render: the renderer is not even imported
+            self.backend.sources = {}
+            return {}
+        from agent.apparmor.render import render  # noqa: PLC0415 -- see the module docstring
+        from agent.backends.apparmor_parser import Source  # noqa: PLC0415
+        from agent.model.apparmor import AppArmorProfile  # noqa: PLC0415
+
         out: dict[ProfileKey, Built | AgentError] = {}
         sources: dict[str, Source] = {}
-        for key, profile in desired.of_kinds(_KINDS).items():
+        for key, profile in profiles.items():
             assert isinstance(profile, AppArmorProfile)
             rendered = render(profile)
             sources[rendered.digest] = Source(

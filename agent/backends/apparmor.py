@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from agent.apparmor.render import declares_only
 from agent.backends import apparmor_parser as ap
 from agent.backends.base import Availability, Batch, Install, Probe, Result
 from agent.backends.runner import Runner, RunResult, failure
@@ -179,6 +178,10 @@ class AppArmorBackend:
                 continue
             _scratch(self._staged(key), install.content)
             staged[key] = install
+        # Imported here: it brings the AppArmor model, which a host without AppArmorProfiles
+        # never needs (the backend is built, and probed, on every host).
+        from agent.apparmor.render import declares_only  # noqa: PLC0415
+
         try:
             errors.update(self._check_names([i for i in staged.values()
                                              if not declares_only(i.content, i.key.name)]))

@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import re
 import shutil
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,7 @@ from agent.codes import Code
 from agent.errors import AgentError, BackendError
 from agent.fsutil import sha256_hex
 from agent.model.profile import ProfileKey
-from agent.selinux.render import module_name, source_field
+from agent.selinux.rules import module_name
 from agent.selinux.semodule import (
     Module,
     clean,
@@ -287,6 +286,8 @@ class SelinuxBackend:
         return out
 
     def _transaction(self, ops: Sequence[_Op]) -> RunResult:
+        import tempfile  # noqa: PLC0415 -- 3 ms of imports, for a transaction only
+
         with tempfile.TemporaryDirectory(prefix="secprof-selinux-", dir=self._scratch) as tmp:
             argv = [*self._base(), "-n", "-X", str(self._priority)]
             for op in ops:
@@ -301,6 +302,8 @@ class SelinuxBackend:
             return self._run(argv, timeout_s=self._timeout_s)
 
     def _error(self, op: _Op, result: RunResult) -> BackendError:
+        from agent.selinux.render import source_field  # noqa: PLC0415 -- see rules.py
+
         key, content = op.key, op.content
 
         def field(line: int) -> str | None:

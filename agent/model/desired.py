@@ -102,7 +102,7 @@ class Collector:
                         hint="keep exactly one document per kind and name (metadata.namespace "
                         "is part of the identity only with [seccomp] layout = \"namespaced\")",
                     ))
-        profiles = {p.key: p for p in self.profiles if p.key not in self.key_errors}
+        profiles = {key: p for p in self.profiles if (key := p.key) not in self.key_errors}
         return DesiredState(
             profiles=dict(sorted(profiles.items())),
             errors=tuple(self.errors),

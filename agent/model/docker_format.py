@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import errno as errno_names
 import os
-import platform
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -101,8 +100,8 @@ def parse_release(release: str) -> tuple[int, int]:
 
 @cache
 def _detected() -> tuple[str, tuple[int, int]]:
-    uname = os.uname()
-    return _MACHINE_TO_ARCH.get(platform.machine(), uname.machine), parse_release(uname.release)
+    uname = os.uname()  # platform.machine() is uname's machine, and costs 3 ms of imports
+    return _MACHINE_TO_ARCH.get(uname.machine, uname.machine), parse_release(uname.release)
 
 
 def host_template(capabilities: tuple[str, ...] = ()) -> TemplateHost:

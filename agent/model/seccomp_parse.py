@@ -33,7 +33,6 @@ from agent.model.docker_format import (
     is_template,
 )
 from agent.model.profile import Origin, ProfileKey
-from agent.oci import reference
 from agent.seccomp.conflicts import RuleConflict, as_runtime_reads
 from agent.seccomp.render import spec_json
 
@@ -112,15 +111,16 @@ def profile_from_cache(entry: Mapping[str, Any], origin: Origin) -> m.SeccompPro
             flags=tuple(spec.get("flags", ())),
             listener_path=spec.get("listenerPath", ""),
             listener_metadata=spec.get("listenerMetadata", ""),
-            syscalls=tuple(
+            # Lists, not generators, into tuple(): this runs for every profile of every run.
+            syscalls=tuple([
                 m.SyscallRule(
                     names=tuple(r["names"]), action=r["action"], errno_ret=r.get("errnoRet"),
-                    args=tuple(m.Arg(index=a["index"], value=a["value"],
-                                   value_two=a.get("valueTwo", 0), op=a["op"])
-                               for a in r.get("args", ())),
+                    args=tuple([m.Arg(index=a["index"], value=a["value"],
+                                      value_two=a.get("valueTwo", 0), op=a["op"])
+                                for a in r["args"]]) if "args" in r else (),
                 )
                 for r in spec["syscalls"]
-            ),
+            ]),
         ),
     )
 
@@ -351,6 +351,8 @@ def _base(fields: dict[str, Node]) -> str | None:
     if not base:
         return None
     if base.startswith(m.OCI_PREFIX):
+        from agent.oci import reference  # noqa: PLC0415 -- only an oci:// base needs it
+
         try:
             reference.parse(base)
         except ResolveError as exc:

@@ -263,40 +263,41 @@ def _status(
     installed = entry.digest if entry else ""
     keep = f"; the last good version ({installed}) stays installed" if installed else ""
     driver = part.driver if part else None
-    status = ProfileStatus(
-        key=key, state=State.ERROR, step=step, installed_digest=installed,
-        installed_at=entry.installed_at if entry else None,
-        location=entry.location if entry else driver.backend.location(key) if driver else "",
-        usage=driver.usage(key) if driver else "",
-    )
+    installed_at = entry.installed_at if entry else None
+    location = entry.location if entry else driver.backend.location(key) if driver else ""
+    usage = driver.usage(key) if driver else ""
+
+    def problem() -> ProfileStatus:  # made only on the paths that report one
+        return ProfileStatus(key=key, state=State.ERROR, step=step, installed_digest=installed,
+                             installed_at=installed_at, location=location, usage=usage)
 
     manifest_errors = ev.desired.key_errors.get(key)
     if manifest_errors:
         return replace(
-            status, message="; ".join(_field_message(e) for e in manifest_errors) + keep,
+            problem(), message="; ".join(_field_message(e) for e in manifest_errors) + keep,
             error_code=manifest_errors[0].code, source=_source(manifest_errors[0]),
         )
     if part is None:  # a kind this build reads but no driver installs
         source = str(ev.desired.profiles[key].origin) if key in ev.desired.profiles else (
             entry.source if entry else "")
-        return replace(status, message=f"no backend installs {key.kind.value} profiles" + keep,
+        return replace(problem(), message=f"no backend installs {key.kind.value} profiles" + keep,
                        error_code=Code.KIND_UNSUPPORTED, source=source)
     if built is None:  # only in the ledger: removed from the desired state, or unreadable
         assert entry is not None
         if result is not None and result.error is not None:
-            return replace(status, state=_failed(step, result.error), source=entry.source,
+            return replace(problem(), state=_failed(step, result.error), source=entry.source,
                            message=result.error.message, error_code=result.error.code)
         if part.probe.availability is Availability.UNAVAILABLE:
-            return replace(status, source=entry.source, error_code=Code.BACKEND_UNAVAILABLE,
+            return replace(problem(), source=entry.source, error_code=Code.BACKEND_UNAVAILABLE,
                            message=f"the {part.driver.name} backend is unavailable: "
                            f"{part.probe.reason}" + keep)
         if step is Step.REMOVE:
-            return replace(status, state=State.REMOVING, source=entry.source,
+            return replace(problem(), state=State.REMOVING, source=entry.source,
                            message="no longer in the desired state")
-        return replace(status, message=_uncertain_reason(ev.desired, entry) + keep,
+        return replace(problem(), message=_uncertain_reason(ev.desired, entry) + keep,
                        error_code=Code.MANIFEST_UNREADABLE, source=entry.source)
     if isinstance(built, AgentError):
-        return replace(status, message=built.message + keep, error_code=built.code,
+        return replace(problem(), message=built.message + keep, error_code=built.code,
                        source=str(ev.desired.profiles[key].origin))
 
     state, message, code = State.INSTALLED, "", ""
@@ -319,8 +320,8 @@ def _status(
     return ProfileStatus(
         key=key, state=state, step=step, message=message, error_code=code,
         source=str(built.origin), digest=built.digest,
-        installed_digest=installed, installed_at=status.installed_at,
-        location=status.location, usage=status.usage, warnings=built.warnings,
+        installed_digest=installed, installed_at=installed_at,
+        location=location, usage=usage, warnings=built.warnings,
         notes=built.notes, details=Details(part.driver, built),
     )
 

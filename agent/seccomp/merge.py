@@ -54,16 +54,17 @@ def union(child: SeccompSpec, base: Merged | None) -> Merged:
     """``child`` on top of ``base`` (``None``: no base), normalised."""
     unconditional: dict[str, _Decision] = dict(base.unconditional) if base else {}
     conditional: dict[_CondKey, _Decision] = dict(base.conditional) if base else {}
-    # Copy-on-write: a base's groups are shared until this merge changes one; a changed group
-    # is a set while merging (moving a name out is O(1): a list's remove made overriding many
-    # names quadratic), sorted once at the end.
+    # Copy-on-write: a base's groups are shared until this merge changes one. A changed group
+    # is the names added to it and the names moved out of it (a name only ever moves to a less
+    # restrictive group, so it never comes back to one it left), put together with the base's
+    # sorted names once at the end: Timsort takes a sorted run and a few more in linear time.
     groups: dict[_GroupKey, tuple[str, ...]] = dict(base.groups) if base else {}
-    changed: dict[_GroupKey, set[str]] = {}
+    changed: dict[_GroupKey, tuple[list[str], set[str]]] = {}
 
-    def group(key: _GroupKey) -> set[str]:
+    def group(key: _GroupKey) -> tuple[list[str], set[str]]:
         names = changed.get(key)
         if names is None:
-            names = changed[key] = set(groups.get(key, ()))
+            names = changed[key] = ([], set())
         return names
 
     ranks = ACTION_RANK
@@ -71,19 +72,25 @@ def union(child: SeccompSpec, base: Merged | None) -> Merged:
         decision = (rule.action, rule.errno_ret)
         new_rank = ranks[rule.action]
         args = rule.args
+        table: dict[Any, _Decision] = conditional if args else unconditional
+        target: list[str] | None = None  # this rule's group, looked up once per rule
         for name in rule.names:
             key: Any = (name, args) if args else name
-            table: dict[Any, _Decision] = conditional if args else unconditional
             old = table.get(key)
-            if old is not None and new_rank <= ranks[old[0]]:
-                continue
-            table[key] = decision
             if old is not None:
-                group((*old, args)).discard(name)
-            group((*decision, args)).add(name)
-    for key, moved in changed.items():
+                if new_rank <= ranks[old[0]]:
+                    continue
+                group((*old, args))[1].add(name)
+            table[key] = decision
+            if target is None:
+                target = group((*decision, args))[0]
+            target.append(name)
+    for key, (added, moved) in changed.items():
+        members = [*groups.get(key, ()), *added]
         if moved:
-            groups[key] = tuple(sorted(moved))
+            members = [n for n in members if n not in moved]
+        if members:
+            groups[key] = tuple(sorted(members))
         else:
             groups.pop(key, None)
 
@@ -116,14 +123,14 @@ def _group_order(item: tuple[_GroupKey, tuple[str, ...]]) -> tuple[int, str, int
 def top_level_differences(child: SeccompSpec, base: SeccompSpec, base_label: str) -> list[str]:
     """Notes for the base's top-level fields that the child's replace (SPO keeps the child's)."""
     notes = []
-    for label, mine, theirs in (
+    for label, mine, theirs in (  # tuples as they are: json.dumps writes them as lists
         ("defaultAction", child.default_action, base.default_action),
         ("defaultErrnoRet", child.default_errno_ret, base.default_errno_ret),
-        ("architectures", list(child.architectures), list(base.architectures)),
-        ("flags", list(child.flags), list(base.flags)),
+        ("architectures", child.architectures, base.architectures),
+        ("flags", child.flags, base.flags),
         ("listenerPath", child.listener_path, base.listener_path),
     ):
-        if theirs not in (None, "", []) and mine != theirs:
+        if theirs not in (None, "", ()) and mine != theirs:
             notes.append(f"base {base_label} sets {label} {json.dumps(theirs)}; this profile's "
                          f"{json.dumps(mine)} is used")
     return notes

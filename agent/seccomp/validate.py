@@ -12,8 +12,6 @@
 
 from __future__ import annotations
 
-import functools
-
 from agent.codes import Code
 from agent.errors import ValidationError
 from agent.model.seccomp import ACT_NOTIFY, SeccompSpec
@@ -26,9 +24,18 @@ from agent.seccomp.libseccomp import (
     known,
 )
 
+# Each name's warning ("" if none) per architectures: a thousand profiles share a few hundred
+# names. A plain dict per architectures tuple: an lru_cache keyed by (name, architectures) cost
+# more per lookup than the loop around it. Started over past _MAX_NAMES (a daemon's names change).
+_WARNINGS: dict[tuple[str, ...], dict[str, str]] = {}
+_MAX_NAMES = 8192
+
 
 def name_warnings(own: SeccompSpec, architectures: tuple[str, ...]) -> tuple[str, ...]:
     """Warnings for the names in ``own`` rules, checked against ``architectures``."""
+    known_names = _WARNINGS.get(architectures)
+    if known_names is None or len(known_names) > _MAX_NAMES:
+        known_names = _WARNINGS[architectures] = {}
     out: list[str] = []
     seen: set[str] = set()
     for rule in own.syscalls:
@@ -36,15 +43,16 @@ def name_warnings(own: SeccompSpec, architectures: tuple[str, ...]) -> tuple[str
             if name in seen:
                 continue
             seen.add(name)
-            warning = _name_warning(name, architectures)
+            warning = known_names.get(name)
+            if warning is None:
+                warning = known_names[name] = _name_warning(name, architectures)
             if warning:
                 out.append(warning)
     return tuple(out)
 
 
-@functools.lru_cache(maxsize=8192)
 def _name_warning(name: str, architectures: tuple[str, ...]) -> str:
-    """One name's warning ("" if none): a thousand profiles share a few hundred names."""
+    """One name's warning, "" if none."""
     if not known(name):
         return f"syscall {name!r} is unknown to libseccomp; runtimes ignore it silently"
     if not exists_on(name, architectures):

@@ -4,6 +4,9 @@ kinds so that all SELinux changes of a reconcile are one ``semodule`` transactio
 A SelinuxProfile may inherit another (``kind: SelinuxProfile``): profiles are built
 dependencies first, and a profile whose parent is missing, invalid, disabled or part of a cycle
 fails with that reason (its last good version stays installed).
+
+The SELinux model and renderer are imported by the first build with a profile to render: a
+host with no SELinux profile never imports them (``tests/integration/test_import_closure.py``).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Container, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from agent.backends.runner import Runner, SubprocessRunner
 from agent.backends.selinux import SelinuxBackend
@@ -18,11 +22,13 @@ from agent.config import SelinuxSection
 from agent.errors import AgentError, ManifestError
 from agent.model.desired import DesiredState
 from agent.model.profile import Kind, Origin, ProfileKey
-from agent.model.selinux import SELINUX_PROFILE, RawSelinuxProfile, SelinuxProfile
 from agent.reconcile.driver import Built
 from agent.seccomp.render import digest
-from agent.selinux.render import Rules, block_name, module_name, render_raw, render_selinux, usage
+from agent.selinux.rules import Rules, block_name, module_name, usage
 from agent.selinux.shipped import template_names, templates
+
+if TYPE_CHECKING:
+    from agent.model.selinux import SelinuxProfile
 
 _KINDS = frozenset({Kind.SELINUX, Kind.RAW_SELINUX})
 
@@ -63,6 +69,11 @@ class SelinuxDriver:
         self, desired: DesiredState, *, validated: Container[str]
     ) -> dict[ProfileKey, Built | AgentError]:
         profiles = desired.of_kinds(_KINDS)
+        if not profiles:  # nothing to render: the renderer is not even imported
+            return {}
+        from agent.model.selinux import RawSelinuxProfile, SelinuxProfile  # noqa: PLC0415
+        from agent.selinux.render import render_raw  # noqa: PLC0415 -- see the docstring
+
         selinux = {k.name: p for k, p in profiles.items() if isinstance(p, SelinuxProfile)}
         invalid = desired.invalid_names(Kind.SELINUX)
         done: dict[str, Built | AgentError] = {}
@@ -95,6 +106,9 @@ class SelinuxDriver:
     ) -> Built | AgentError:
         if name in done:
             return done[name]
+        from agent.model.selinux import SELINUX_PROFILE  # noqa: PLC0415 -- see the docstring
+        from agent.selinux.render import render_selinux  # noqa: PLC0415
+
         profile = profiles[name]
         inherited: dict[str, str | None] = {}
         parents = tuple(i.name for i in profile.inherit if i.kind == SELINUX_PROFILE)

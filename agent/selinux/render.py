@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
 
 from agent.codes import Code
 from agent.errors import ManifestError
@@ -41,11 +40,8 @@ from agent.model.selinux import (
     RawSelinuxProfile,
     SelinuxProfile,
 )
+from agent.selinux.rules import Rules, block_name, usage
 
-DENIED_TYPES = ("kernel_t", "kmem_t", "security_t", "shadow_t")
-DENIED_CLASSES = ("capability", "capability2", "security", "system")
-DENIED_PERMISSIONS = ("load_policy", "mac_admin", "mounton", "relabelto", "relabelfrom",
-                      "setbool", "setenforce", "setsecparam")
 RESTRICTED_DIRECTIVES = frozenset({
     "block", "blockinherit", "blockstart", "booleanif", "category", "categoryorder", "class",
     "classmap", "classmapping", "classorder", "context", "dominance", "filecon", "genfscon",
@@ -54,32 +50,6 @@ RESTRICTED_DIRECTIVES = frozenset({
     "tunable", "tunableif", "typepermissive", "user", "userrole",
     "in",  # secprof: adds statements to another block, an escape like an unbalanced ")"
 })
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Rules:
-    """What a profile may ask for (``[selinux]`` in the config; SPO's defaults)."""
-
-    allowed_system_profiles: frozenset[str] = field(default_factory=lambda: frozenset(
-        {DEFAULT_TEMPLATE}))
-    denied_types: frozenset[str] = frozenset(DENIED_TYPES)
-    denied_classes: frozenset[str] = frozenset(DENIED_CLASSES)
-    denied_permissions: frozenset[str] = frozenset(DENIED_PERMISSIONS)
-
-
-def block_name(key: ProfileKey) -> str:
-    """The CIL block a profile declares (SPO's naming)."""
-    return f"{key.name}_" if key.kind is Kind.RAW_SELINUX else key.name
-
-
-def module_name(key: ProfileKey) -> str:
-    """The policy module: named after its block, so the two kinds never collide."""
-    return block_name(key)
-
-
-def usage(key: ProfileKey) -> str:
-    """How a workload selects the profile's domain (``seLinuxOptions.type``)."""
-    return f"{block_name(key)}.process"
 
 
 _ALLOW_LINE_RE = re.compile(r"^\(allow process (\S+) \( (\S+) \(")

@@ -92,3 +92,40 @@ def test_cache_commands_load_neither_publishing_nor_the_http_stack(host: Host) -
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          check=True, timeout=60)
     assert out.stdout.splitlines()[-1] == "LOADED="
+
+
+# The modules only AppArmor and SELinux profiles need: their models and renderers.
+KIND_MODULES = ("agent.model.apparmor", "agent.apparmor.render", "agent.model.selinux",
+                "agent.selinux.render")
+
+
+def kind_modules_after_apply(host: Host) -> list[str]:
+    probe = ("import sys\nfrom agent.cli.main import main\n"
+             f"main(['apply', '--config', {str(host.config_path)!r}])\n"
+             f"print('LOADED=' + ','.join(m for m in {KIND_MODULES!r} if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True, timeout=60)
+    return [m for m in out.stdout.splitlines()[-1].removeprefix("LOADED=").split(",") if m]
+
+
+def test_an_apply_of_seccomp_profiles_only_never_imports_the_other_kinds(host: Host) -> None:
+    """Twice: the first run parses the file, the second reads it from the parse cache."""
+    host.write("app.yaml", seccomp_doc("app", "defaultAction: SCMP_ACT_ERRNO\n"))
+    assert kind_modules_after_apply(host) == []
+    assert kind_modules_after_apply(host) == []
+    assert host.installed("app").exists()
+
+
+def test_an_apply_with_apparmor_and_selinux_profiles_imports_their_modules(host: Host) -> None:
+    """The counter-check: the same probe sees the modules when there is something to build.
+    (The SELinux backend is unavailable here, with no policy store under the test's root, so
+    its profile is parsed but never rendered.)"""
+    host.write("app.yaml", seccomp_doc("app", "defaultAction: SCMP_ACT_ERRNO\n"))
+    api = "apiVersion: security-profiles-operator.x-k8s.io/v1alpha1"
+    host.write("aa.yaml", f"{api}\nkind: AppArmorProfile\nmetadata:\n  name: aa\n"
+               "spec:\n  abstract:\n    network:\n      allowRaw: false\n")
+    host.write("se.yaml", f"{api}\nkind: SelinuxProfile\nmetadata:\n  name: se\n"
+               "spec:\n  inherit: [{kind: System, name: container}]\n  allow: {}\n")
+    for _ in range(2):  # parsed, then from the parse cache
+        assert kind_modules_after_apply(host) == [
+            "agent.model.apparmor", "agent.apparmor.render", "agent.model.selinux"]

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from agent.model.manifests import load_bytes
 from agent.model.seccomp import ACTION_RANK, ERRNO_ACTIONS, Arg, SeccompSpec, SyscallRule
 from agent.seccomp.merge import Merged, union
-from agent.seccomp.render import render
+from agent.seccomp.render import render, spec_json
 
 NAMES = ("read", "write", "mkdir", "chmod", "socket", "ptrace")
 ARGS = ((), (Arg(index=0, value=8, value_two=0, op="SCMP_CMP_EQ"),),
@@ -136,3 +136,32 @@ def test_the_parser_never_raises_on_structured_input(doc: Any, as_json: bool) ->
 def test_the_parser_never_raises_on_noise(data: bytes, as_json: bool) -> None:
     state = load_bytes(data, display="f", as_json=as_json, plain_name="p")
     assert all(e.code for e in state.errors)
+
+
+TEXT = st.text(max_size=6) | st.sampled_from(NAMES)  # quotes, backslashes, DEL, non-ASCII, ""
+INT = st.integers(0, 2**64 - 1)
+
+
+@st.composite
+def any_specs(draw: st.DrawFn) -> SeccompSpec:
+    """Any field values the model can hold, not only valid ones: the bytes must still be
+    json's."""
+    rules = tuple(
+        SyscallRule(names=tuple(draw(st.lists(TEXT, max_size=4))), action=draw(TEXT),
+                    errno_ret=draw(st.none() | INT),
+                    args=tuple(Arg(index=draw(INT), value=draw(INT), value_two=draw(INT),
+                                   op=draw(TEXT)) for _ in range(draw(st.integers(0, 2)))))
+        for _ in range(draw(st.integers(0, 3))))
+    return SeccompSpec(default_action=draw(TEXT), default_errno_ret=draw(st.none() | INT),
+                       architectures=tuple(draw(st.lists(TEXT, max_size=3))),
+                       flags=tuple(draw(st.lists(TEXT, max_size=2))),
+                       listener_path=draw(TEXT), listener_metadata=draw(TEXT), syscalls=rules)
+
+
+@settings(max_examples=300, deadline=None)
+@given(any_specs())
+def test_the_rendered_bytes_are_jsons(spec: SeccompSpec) -> None:
+    """render() writes the JSON out itself (it is most of a no-op apply's build): the bytes
+    are exactly json.dumps' of spec_json."""
+    want = json.dumps(spec_json(spec), separators=(",", ":"), ensure_ascii=True) + "\n"
+    assert render(spec) == want.encode()

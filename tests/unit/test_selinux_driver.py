@@ -15,7 +15,7 @@ from agent.model.manifests import load_directory
 from agent.model.profile import Kind, ProfileKey
 from agent.reconcile.driver import Built
 from agent.selinux.driver import SelinuxDriver
-from agent.selinux.render import Rules
+from agent.selinux.rules import Rules
 
 
 class NoRunner:

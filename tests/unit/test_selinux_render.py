@@ -12,6 +12,7 @@ from agent.errors import ManifestError
 from agent.model.decode import DocContext, Node
 from agent.model.profile import Kind, Origin, ProfileKey
 from agent.model.selinux import (
+    DEFAULT_TEMPLATE,
     Mode,
     RawSelinuxProfile,
     SelinuxProfile,
@@ -19,15 +20,12 @@ from agent.model.selinux import (
     parse_selinux_spec,
 )
 from agent.selinux.render import (
-    Rules,
-    block_name,
-    module_name,
     raw_policy_problem,
     render_raw,
     render_selinux,
     source_field,
-    usage,
 )
+from agent.selinux.rules import Rules, block_name, module_name, usage
 from agent.selinux.shipped import template_names
 from tests.support.spo import SPO
 
@@ -256,3 +254,8 @@ def test_lines_of_a_module_map_back_to_manifest_fields() -> None:
     raw = ProfileKey(Kind.RAW_SELINUX, "web")
     assert source_field(raw, b"(block web_\n    (allow x)\n)", 2) == (
         "spec.policy, line 1 after leading blank lines")
+
+
+def test_the_rules_default_template_is_the_models() -> None:
+    """agent.selinux.rules spells it out rather than import the model (see its docstring)."""
+    assert Rules().allowed_system_profiles == frozenset({DEFAULT_TEMPLATE})
