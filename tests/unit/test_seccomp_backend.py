@@ -138,3 +138,23 @@ def test_a_crash_between_write_and_rename_leaves_the_old_file(tmp_path: Path) ->
             Batch(installs=(_install(),)))
     assert os.listdir(tmp_path / "secprof") == ["web.json"]
     assert (tmp_path / "secprof/web.json").read_bytes() == b"old\n"
+
+
+def test_a_batch_written_side_by_side_keeps_each_result_its_own(tmp_path: Path) -> None:
+    """Many files are written a few at a time: the results come back in the batch's order,
+    a target secprof must not replace fails alone, and no temp file is left."""
+    keys = [ProfileKey(Kind.SECCOMP, f"p{i:03}") for i in range(60)]
+    directory = tmp_path / "secprof"
+    directory.mkdir()
+    (directory / "p017.json").mkdir()  # not a regular file: refused, the rest installed
+    installs = tuple(_install(key, f"{key.name}\n".encode()) for key in keys)
+    results = SeccompBackend(tmp_path, "secprof").apply(Batch(installs=installs))
+    assert [r.key for r in results] == keys
+    failed = [r for r in results if r.error is not None]
+    assert [r.key.name for r in failed] == ["p017"]
+    assert failed[0].error is not None and failed[0].error.code == "unsafe-target"
+    assert all(r.changed for r in results if r.error is None)
+    written = sorted(p.name for p in directory.iterdir() if p.is_file())
+    assert written == [f"p{i:03}.json" for i in range(60) if i != 17]
+    assert all((directory / f"{k.name}.json").read_bytes() == f"{k.name}\n".encode()
+               for k in keys if k.name != "p017")
