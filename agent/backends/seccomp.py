@@ -34,7 +34,7 @@ from agent.fsutil import (
     remove_stale_temps,
     unlink_at,
 )
-from agent.model.names import key_path_problem
+from agent.model.names import key_path_problem, plain_name_problem
 from agent.model.profile import Kind, ProfileKey
 from agent.seccomp.render import digest
 
@@ -201,7 +201,7 @@ class SeccompBackend:
         directory ``fd``, sorted; opened without following links: a link or a file of such a
         name is not one, and is skipped. Each descriptor is closed when the next is made."""
         for name in sorted(os.listdir(fd)):
-            if name.endswith(".json") or key_path_problem(f"{name}/x"):
+            if name.endswith(".json") or plain_name_problem(name):
                 continue
             try:
                 sub = open_subdir(fd, name)
